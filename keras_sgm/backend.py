@@ -1,0 +1,165 @@
+"""The only backend-specific code in keras-sgm: gradient and state plumbing.
+
+Everything mathematical (the loss, the EMA update, the samplers) is written
+once in `keras.ops`. What differs between TensorFlow, JAX and PyTorch is how
+gradients are taken and how variables are updated inside a compiled
+function, and that lives here:
+
+- `TrainStep`: a mixin giving `keras.Model` a `train_step` / `test_step`
+  for the active backend. Each step asks the model for `sample_loss(images)`
+  and hands the result to `finish_train_step(loss)`.
+- `compile_stateful(fn, variables)`: compiles a function of tensors that
+  reads (and may assign) Keras variables, such as one sampler step.
+"""
+
+import keras
+from keras.src.backend.common.stateless_scope import StatelessScope
+
+BACKEND = keras.backend.backend()
+
+
+def run_stateless(fn, variables, values):
+    """Runs `fn()` with `variables` bound to `values`, without touching them.
+
+    Returns `fn()`'s output and the variables' values after it ran (its
+    assignments included). This is how a stateful Keras computation becomes
+    a pure function that JAX can differentiate and compile.
+    """
+    with StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+        output = fn()
+    return output, [scope.get_current_value(v) for v in variables]
+
+
+class _TensorFlowTrainStep:
+    def train_step(self, data):
+        import tensorflow as tf
+
+        images = self.prepare_images(data)
+        with tf.GradientTape() as tape:
+            loss = self.sample_loss(images)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self.finish_train_step(loss)
+
+    def test_step(self, data):
+        return self.finish_test_step(self.sample_loss(self.prepare_images(data)))
+
+
+class _TorchTrainStep:
+    def train_step(self, data):
+        import torch
+
+        images = self.prepare_images(data)
+        self.zero_grad()
+        loss = self.sample_loss(images)
+        loss.backward()
+        trainable = self.trainable_variables
+        gradients = [v.value.grad for v in trainable]
+        with torch.no_grad():
+            self.optimizer.apply(gradients, trainable)
+        return self.finish_train_step(loss)
+
+    def test_step(self, data):
+        return self.finish_test_step(self.sample_loss(self.prepare_images(data)))
+
+
+class _JaxTrainStep:
+    def _state_variables(self, with_optimizer):
+        groups = [self.trainable_variables, self.non_trainable_variables]
+        if with_optimizer:
+            groups.append(self.optimizer.variables)
+        groups.append(self.metrics_variables)
+        return groups
+
+    def _run_on_state(self, fn, state, with_optimizer):
+        """`run_stateless` over the trainer's state tuple, group by group."""
+        groups = self._state_variables(with_optimizer)
+        flat_variables = [v for group in groups for v in group]
+        flat_values = [v for group in state for v in group]
+        output, flat_values = run_stateless(fn, flat_variables, flat_values)
+        new_state, start = [], 0
+        for group in groups:
+            new_state.append(flat_values[start : start + len(group)])
+            start += len(group)
+        return output, tuple(new_state)
+
+    def train_step(self, state, data):
+        import jax
+
+        images = self.prepare_images(data)
+
+        def loss_and_state(trainable_values):
+            return self._run_on_state(
+                lambda: self.sample_loss(images),
+                (trainable_values, *state[1:]),
+                with_optimizer=True,
+            )
+
+        (loss, state), gradients = jax.value_and_grad(loss_and_state, has_aux=True)(
+            state[0]
+        )
+        trainable, optimizer_values = self.optimizer.stateless_apply(
+            state[2], gradients, state[0]
+        )
+        state = (trainable, state[1], optimizer_values, state[3])
+        return self._run_on_state(
+            lambda: self.finish_train_step(loss), state, with_optimizer=True
+        )
+
+    def test_step(self, state, data):
+        images = self.prepare_images(data)
+        return self._run_on_state(
+            lambda: self.finish_test_step(self.sample_loss(images)),
+            state,
+            with_optimizer=False,
+        )
+
+
+TrainStep = {
+    "tensorflow": _TensorFlowTrainStep,
+    "torch": _TorchTrainStep,
+    "jax": _JaxTrainStep,
+}[BACKEND]
+
+
+def compile_stateful(fn, variables):
+    """Compiles `fn(*tensors)`, which may read and assign `variables`.
+
+    JAX: `jax.jit` of a pure version of `fn` whose variable values go in and
+    come out explicitly. TensorFlow: a `tf.function` over the variables.
+    PyTorch: `fn` itself, run without autograd bookkeeping.
+
+    Args:
+        fn: A function of tensors written in `keras.ops`.
+        variables: Every Keras variable that `fn` reads or assigns.
+
+    Returns:
+        A callable with `fn`'s signature.
+    """
+    variables = list(variables)
+    if BACKEND == "jax":
+        import jax
+
+        @jax.jit
+        def pure(values, *args):
+            return run_stateless(lambda: fn(*args), variables, values)
+
+        def call(*args):
+            output, values = pure([v.value for v in variables], *args)
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            return output
+
+        return call
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+
+    import torch
+
+    def call(*args):
+        with torch.no_grad():
+            return fn(*args)
+
+    return call

@@ -1,0 +1,114 @@
+"""The time-conditioned U-Net that predicts the (scaled) score."""
+
+import keras
+from keras import layers
+
+from keras_sgm.layers import GaussianFourierFeatures
+
+DEFAULT_CHANNELS = (32, 64, 128, 256)
+
+
+def _num_groups(channels):
+    """Largest divisor of `channels` not above `channels // 8` (at most 32)."""
+    target = max(1, min(32, channels // 8))
+    return next(g for g in range(target, 0, -1) if channels % g == 0)
+
+
+def _condition_and_normalize(h, time_embedding, channels, name):
+    """Adds the projected time vector, then GroupNorm and swish."""
+    time_bias = layers.Dense(channels, name=f"{name}_time")(time_embedding)
+    time_bias = layers.Reshape((1, 1, channels), name=f"{name}_time_map")(time_bias)
+    h = layers.Add(name=f"{name}_add_time")([h, time_bias])
+    h = layers.GroupNormalization(_num_groups(channels), name=f"{name}_norm")(h)
+    return layers.Activation("swish", name=f"{name}_swish")(h)
+
+
+def build_unet(
+    image_shape=(28, 28, 1),
+    channels=DEFAULT_CHANNELS,
+    embed_dim=256,
+    fourier_scale=30.0,
+    name="unet",
+):
+    """Builds the U-Net of the score model with the Keras functional API.
+
+    The encoder halves the spatial size and widens the channels at each
+    level; the decoder grows the image back level by level and joins each
+    stage to the encoder stage of the same size with a `Concatenate` layer
+    (`k` channels become `2k`, spatial size unchanged). Time enters through
+    Gaussian Fourier features and a small MLP, and is added at every level.
+
+    The output has the image's shape and is the score times `sigma(t)`;
+    `ScoreModel` divides it by `sigma(t)`, which keeps the network's output
+    of order one at every noise level.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images.
+        channels: Channels per level, from the finest to the coarsest.
+            Each level after the first halves the spatial size.
+        embed_dim: Size of the time embedding.
+        fourier_scale: Scale of the random Fourier frequencies of time.
+        name: Name of the returned model.
+
+    Returns:
+        A functional `keras.Model` with inputs `[images, times]`, of shapes
+        `(batch, *image_shape)` and `(batch,)`, and an output of the images'
+        shape.
+
+    Example:
+
+    >>> unet = build_unet((28, 28, 1))
+    >>> unet.count_params() > 1_000_000
+    True
+    """
+    image_shape = tuple(int(d) for d in image_shape)
+    channels = tuple(int(c) for c in channels)
+    if len(image_shape) != 3 or min(image_shape) <= 0:
+        raise ValueError(
+            f"image_shape must be (height, width, channels) with positive "
+            f"sizes; got {image_shape}."
+        )
+    if not channels or min(channels) <= 0:
+        raise ValueError(f"channels must be positive integers; got {channels}.")
+    coarsest = min(image_shape[:2]) / 2 ** (len(channels) - 1)
+    if coarsest < 1:
+        raise ValueError(
+            f"{len(channels)} levels halve a {image_shape[0]}x{image_shape[1]} "
+            f"image below one pixel; use fewer channels entries."
+        )
+
+    images = keras.Input(image_shape, name="images")
+    times = keras.Input((), name="times")
+    embedding = GaussianFourierFeatures(embed_dim, fourier_scale, name="time_fourier")(
+        times
+    )
+    embedding = layers.Dense(embed_dim, activation="swish", name="time_mlp")(embedding)
+
+    skips = []
+    h = images
+    for level, width in enumerate(channels):
+        h = layers.Conv2D(
+            width,
+            3,
+            strides=1 if level == 0 else 2,
+            padding="same",
+            use_bias=False,
+            name=f"down{level}_conv",
+        )(h)
+        h = _condition_and_normalize(h, embedding, width, f"down{level}")
+        skips.append(h)
+
+    for level in reversed(range(len(channels) - 1)):
+        skip = skips[level]
+        width = channels[level]
+        h = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"up{level}_conv")(h)
+        h = layers.UpSampling2D(2, name=f"up{level}_resize")(h)
+        extra_rows = h.shape[1] - skip.shape[1]
+        extra_cols = h.shape[2] - skip.shape[2]
+        if extra_rows or extra_cols:
+            h = layers.Cropping2D(((0, extra_rows), (0, extra_cols)), name=f"up{level}_crop")(h)
+        h = _condition_and_normalize(h, embedding, width, f"up{level}")
+        h = layers.Concatenate(name=f"up{level}_skip")([h, skip])
+
+    outputs = layers.Conv2D(image_shape[-1], 3, padding="same", name="output_conv")(h)
+    return keras.Model([images, times], outputs, name=name)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs keras-sgm with every backend and its test tools into the active
+# Python environment, then runs the test suite once per Keras backend.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# torch==2.13.0 is pinned so that pip takes the CPU build; an unpinned torch pulls a multi-GB CUDA build.
+python -m pip install -q "torch==2.13.0" -e ".[all,test]"
+status=0
+for backend in tensorflow jax torch; do
+    echo "=== KERAS_BACKEND=$backend ==="
+    KERAS_BACKEND=$backend python -m pytest -q "$@" || status=1
+done
+exit $status

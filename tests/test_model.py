@@ -1,0 +1,120 @@
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_sgm import ScoreModel
+from tests.conftest import small_model, to_numpy
+
+
+def test_train_step_loss_equals_the_formula_with_the_same_noise(digits):
+    model = small_model(seed=3)
+    images = digits[0][:16]
+    weights_before = model.network.get_weights()
+    state_before = to_numpy(model.seed_generator.state)
+
+    logs = model.train_on_batch(images, return_dict=True)
+
+    # Replay the model's random draws from a generator in the same state.
+    replay = keras.random.SeedGenerator(0)
+    replay.state.assign(state_before)
+    t = to_numpy(keras.random.uniform((16,), minval=model.eps, maxval=1.0, seed=replay))
+    z = to_numpy(keras.random.normal(images.shape, seed=replay))
+    std = np.sqrt((25.0 ** (2 * t) - 1) / (2 * math.log(25.0)))[:, None, None, None]
+    x0 = images.astype("float32") / 255.0
+    network = keras.models.clone_model(model.network)
+    network.set_weights(weights_before)
+    score = to_numpy(network([x0 + std * z, t])) / std
+    expected = np.mean(np.sum((score * std + z) ** 2, axis=(1, 2, 3)))
+    assert logs["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_loss_drops_on_real_digits_within_200_steps(digits):
+    model = small_model(seed=0)
+    images = digits[0]
+    held_out = images[:256]
+    before = model.evaluate(held_out, batch_size=256, verbose=0)
+    model.fit(images, batch_size=32, epochs=200 // (len(images) // 32) + 1,
+              steps_per_epoch=len(images) // 32, verbose=0)
+    after = model.evaluate(held_out, batch_size=256, verbose=0)
+    assert after < 0.7 * before, f"loss went from {before:.1f} to {after:.1f}"
+
+
+def test_ema_weights_trail_the_raw_weights_and_drive_score(digits):
+    model = small_model(seed=1, ema_decay=0.9)
+    model.fit(digits[0][:128], batch_size=32, epochs=2, verbose=0)
+    raw, ema = model.network.get_weights(), model.ema_network.get_weights()
+    assert any(not np.allclose(r, e) for r, e in zip(raw, ema))
+    images = np.random.RandomState(0).rand(2, 28, 28, 1).astype("float32")
+    times = np.array([0.3, 0.7], "float32")
+    np.testing.assert_allclose(
+        to_numpy(model.score(images, times)),
+        to_numpy(model.score(images, times, network=model.ema_network)),
+    )
+    assert not np.allclose(
+        to_numpy(model.score(images, times)),
+        to_numpy(model.score(images, times, network=model.network)),
+    )
+
+
+def test_without_ema_the_raw_network_samples():
+    model = ScoreModel(ema_decay=None)
+    assert model.ema_network is None and model.inference_network is model.network
+
+
+def test_uint8_and_float_images_train_identically(digits):
+    uint8_images = digits[0][:32]
+    losses = []
+    for images in (uint8_images, uint8_images.astype("float32") / 255.0):
+        model = small_model(seed=5)
+        losses.append(model.train_on_batch(images, return_dict=True)["loss"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_fit_accepts_datasets_of_images_and_of_labelled_pairs(digits):
+    images, labels = digits
+    images_only = tf.data.Dataset.from_tensor_slices(images[:64]).batch(32)
+    pairs = tf.data.Dataset.from_tensor_slices((images[:64], labels[:64])).batch(32)
+    model = small_model()
+    history = model.fit(images_only, validation_data=pairs, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and np.isfinite(history.history["val_loss"][0])
+    history = model.fit(pairs, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_usual_callbacks_work(digits, tmp_path):
+    images = digits[0][:64]
+    model = small_model()
+    checkpoint = tmp_path / "best.keras"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(str(checkpoint)),
+        keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1e9),
+        keras.callbacks.TensorBoard(str(tmp_path / "logs")),
+        keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
+    ]
+    history = model.fit(images, batch_size=32, epochs=5, callbacks=callbacks, verbose=0)
+    # EarlyStopping with an impossible min_delta stops after patience + 1 epochs.
+    assert len(history.history["loss"]) == 2
+    assert isinstance(keras.saving.load_model(checkpoint), ScoreModel)
+    assert any("events" in name for _, _, files in os.walk(tmp_path / "logs") for name in files)
+
+
+def test_backup_and_restore_resumes_an_interrupted_fit(digits, tmp_path):
+    images = digits[0][:64]
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    model = small_model()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(images, batch_size=32, epochs=4, callbacks=[backup, Interrupt()], verbose=0)
+    resumed = small_model()
+    history = resumed.fit(images, batch_size=32, epochs=4, callbacks=[backup], verbose=0)
+    assert len(history.history["loss"]) == 2, "the two finished epochs were not skipped"
+    assert int(to_numpy(resumed.optimizer.iterations)) == 8

@@ -1,0 +1,50 @@
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_sgm import ScoreModel, VESchedule
+from tests.conftest import small_model, to_numpy
+from tests.save_on_backend import fixed_inputs
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def test_save_and_load_round_trip_everything(digits, tmp_path):
+    model = small_model(seed=2)
+    model.schedule = VESchedule(20.0)
+    model.fit(digits[0][:64], batch_size=32, epochs=2, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+
+    assert isinstance(loaded, ScoreModel)
+    assert loaded.schedule.sigma == 20.0 and loaded.eps == model.eps
+    assert loaded.ema_decay == model.ema_decay
+    for name in ("network", "ema_network"):
+        for saved, restored in zip(getattr(model, name).weights, getattr(loaded, name).weights):
+            np.testing.assert_array_equal(to_numpy(saved), to_numpy(restored), err_msg=name)
+    assert len(loaded.optimizer.variables) == len(model.optimizer.variables)
+    for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(to_numpy(saved), to_numpy(restored))
+    images, times = fixed_inputs()
+    np.testing.assert_array_equal(to_numpy(model.score(images, times)), to_numpy(loaded.score(images, times)))
+    # The restored model keeps training from where it stopped.
+    loaded.fit(digits[0][:32], batch_size=32, epochs=1, verbose=0)
+    assert int(to_numpy(loaded.optimizer.iterations)) == int(to_numpy(model.optimizer.iterations)) + 1
+
+
+@pytest.mark.parametrize("source", [b for b in BACKENDS if b != keras.backend.backend()])
+def test_a_file_saved_on_another_backend_gives_the_same_scores(source, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": source}
+    script = pathlib.Path(__file__).parent / "save_on_backend.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, check=True,
+                   capture_output=True, timeout=600)
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    expected = np.load(tmp_path / "scores.npy")
+    actual = to_numpy(loaded.score(*fixed_inputs()))
+    assert np.max(np.abs(actual - expected)) <= 1e-4
