@@ -1,0 +1,49 @@
+"""Image grids: arrange a batch of images in rows and write it as a PNG."""
+
+import math
+import pathlib
+
+import numpy as np
+
+
+def make_grid(images, columns=None, padding=2):
+    """Tiles `(n, h, w, c)` images in [0, 1] into one uint8 image.
+
+    Args:
+        images: Array of shape `(n, height, width, channels)`, values in [0, 1].
+        columns: Images per row; defaults to a square-ish grid.
+        padding: Pixels of black between the images.
+
+    Returns:
+        A uint8 array `(rows * (h + padding) + padding, ..., channels)`.
+    """
+    images = np.clip(np.asarray(images, dtype="float32"), 0.0, 1.0)
+    count, height, width, channels = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    grid = np.zeros(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels),
+        dtype="uint8",
+    )
+    for index, image in enumerate(images):
+        top = padding + (index // columns) * (height + padding)
+        left = padding + (index % columns) * (width + padding)
+        grid[top : top + height, left : left + width] = np.round(image * 255.0)
+    return grid
+
+
+def save_grid(images, path, columns=None, scale=2):
+    """Writes `images` as a PNG grid (`make_grid`), enlarged `scale` times.
+
+    Returns:
+        The path written, as a `pathlib.Path`.
+    """
+    from PIL import Image
+
+    grid = make_grid(images, columns)
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    path = pathlib.Path(path)
+    picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+    picture.save(path, format="PNG")
+    return path

@@ -1,0 +1,318 @@
+"""Samplers: from pure noise to images by integrating the reverse-time dynamics.
+
+Each sampler is a small function over `keras.ops` that takes a model, a
+batch size and a seed and returns `(images, nfe)`: a NumPy array of images in
+[0, 1] and the number of network evaluations (NFE) per image. A sampler only
+needs `model.schedule`, `model.image_shape` and `model.score(x, t)`, so it
+also runs on an exact analytic score (the tests use one).
+
+One step of each sampler is compiled (`jax.jit`, `tf.function`, or eager
+PyTorch without autograd) and a Python loop drives it, which keeps a
+progress bar. The ODE samplers integrate the probability-flow ODE in the
+noise level, `dx/dsigma = -sigma * score(x, sigma)`, which is the form EDM
+(Karras et al. 2022) showed to be the easiest to integrate.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_sgm.backend import compile_stateful
+
+
+def _scalar(value):
+    return ops.convert_to_tensor(value, "float32")
+
+
+def _per_image(value, batch_size):
+    return ops.full((batch_size,), value)
+
+
+def _score_at_std(model, x, std):
+    """The score at noise level `std` (a scalar tensor), for every image of `x`."""
+    times = model.schedule.time_from_std(_per_image(std, ops.shape(x)[0]))
+    return model.score(x, times)
+
+
+class _Driver:
+    """Shared plumbing: the seeded prior draw, compiled steps and the progress bar."""
+
+    def __init__(self, model, batch_size, seed, progress):
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
+        self.model = model
+        self.shape = (int(batch_size), *model.image_shape)
+        self.noise = keras.random.SeedGenerator(seed)
+        self.variables = [*getattr(model, "weights", []), self.noise.state]
+        self.progress = progress
+
+    def normal(self):
+        return keras.random.normal(self.shape, seed=self.noise)
+
+    def prior(self):
+        return self.normal() * self.model.schedule.prior_std()
+
+    def compile(self, step):
+        return compile_stateful(step, self.variables)
+
+    def start_progress(self, total):
+        """Shows a progress bar of `total` steps, if asked for; `advance` moves it."""
+        self._bar = keras.utils.Progbar(total, unit_name="step") if self.progress else None
+        self._done = 0
+
+    def advance(self, steps=1):
+        self._done += steps
+        if self._bar is not None:
+            self._bar.update(self._done)
+
+    @staticmethod
+    def finish(images):
+        return np.clip(ops.convert_to_numpy(images), 0.0, 1.0)
+
+
+def _run_grid(driver, step, x, grid):
+    """Applies `x, out = step(x, grid[i], grid[i + 1])` along `grid`; returns the last `out`."""
+    compiled = driver.compile(step)
+    out = x
+    for i in range(len(grid) - 1):
+        x, out = compiled(x, _scalar(grid[i]), _scalar(grid[i + 1]))
+        driver.advance()
+    return out
+
+
+def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progress=False):
+    """Euler-Maruyama on the reverse-time SDE, the reference sampler.
+
+    `x <- x + g(t)^2 s(x, t) dt + g(t) sqrt(dt) z` from `t = 1` to `t = eps`;
+    the last step returns its mean, without noise.
+
+    Args:
+        model: A `ScoreModel` (or any object with `schedule`, `image_shape`
+            and `score(x, t)`).
+        batch_size: Number of images.
+        steps: Number of steps, one network evaluation each.
+        eps: Final time.
+        seed: Seed of the prior draw and the noise.
+        progress: Show a progress bar.
+
+    Returns:
+        `(images, nfe)`: images in [0, 1] of shape `(batch_size, *image_shape)`,
+        and the number of network evaluations.
+
+    Example:
+
+    >>> images, nfe = euler_maruyama(model, 16, steps=500, seed=0)
+    """
+    driver = _Driver(model, batch_size, seed, progress)
+    schedule = model.schedule
+
+    def step(x, t, t_next):
+        dt = t - t_next
+        g = schedule.diffusion_coeff(t)
+        mean = x + g**2 * model.score(x, _per_image(t, batch_size)) * dt
+        return mean + g * ops.sqrt(dt) * driver.normal(), mean
+
+    grid = np.linspace(1.0, eps, steps + 1)
+    driver.start_progress(steps)
+    return driver.finish(_run_grid(driver, step, driver.prior(), grid)), steps
+
+
+def predictor_corrector(
+    model, batch_size, *, steps=500, snr=0.16, eps=1e-3, seed=None, progress=False
+):
+    """Predictor-corrector: one Langevin corrector step, then an Euler-Maruyama step.
+
+    The Langevin step size is `2 (snr ||z|| / ||s||)^2` per image, as in
+    Song et al. (2021).
+
+    Args:
+        model: A `ScoreModel`.
+        batch_size: Number of images.
+        steps: Number of predictor steps; each costs two network evaluations.
+        snr: Signal-to-noise ratio of the corrector.
+        eps: Final time.
+        seed: Seed of the prior draw and the noise.
+        progress: Show a progress bar.
+
+    Returns:
+        `(images, nfe)` as for `euler_maruyama`.
+    """
+    driver = _Driver(model, batch_size, seed, progress)
+    schedule = model.schedule
+    pixels = math.prod(model.image_shape)
+
+    def step(x, t, t_next):
+        times = _per_image(t, batch_size)
+        grad = model.score(x, times)
+        grad_norm = ops.sqrt(ops.sum(ops.square(grad), axis=(1, 2, 3), keepdims=True))
+        step_size = 2.0 * ops.square(snr * math.sqrt(pixels) / grad_norm)
+        x = x + step_size * grad + ops.sqrt(2.0 * step_size) * driver.normal()
+
+        dt = t - t_next
+        g = schedule.diffusion_coeff(t)
+        mean = x + g**2 * model.score(x, times) * dt
+        return mean + g * ops.sqrt(dt) * driver.normal(), mean
+
+    grid = np.linspace(1.0, eps, steps + 1)
+    driver.start_progress(steps)
+    return driver.finish(_run_grid(driver, step, driver.prior(), grid)), 2 * steps
+
+
+def _heun_step(model):
+    def step(x, std, std_next):
+        slope = -std * _score_at_std(model, x, std)
+        x_euler = x + (std_next - std) * slope
+        slope_next = -std_next * _score_at_std(model, x_euler, std_next)
+        x = x + (std_next - std) * 0.5 * (slope + slope_next)
+        return x, x
+
+    return step
+
+
+def _euler_to_zero_step(model):
+    def step(x, std, std_next):
+        x = x + (std_next - std) * (-std * _score_at_std(model, x, std))
+        return x, x
+
+    return step
+
+
+def edm_heun(
+    model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, seed=None, progress=False
+):
+    """The fast sampler: EDM's deterministic Heun solver on a rho-schedule.
+
+    Noise levels `sigma_i = (smax^(1/rho) + i/(N-1) (smin^(1/rho) - smax^(1/rho)))^rho`
+    crowd the steps near the data; a Heun step joins consecutive levels and a
+    final Euler step goes to `sigma = 0`, which returns the denoised mean.
+    18 steps cost 35 network evaluations.
+
+    Args:
+        model: A `ScoreModel`.
+        batch_size: Number of images.
+        steps: Number of noise levels `N` (NFE = 2N - 1).
+        sigma_min: Smallest non-zero noise level.
+        rho: Curvature of the schedule; 7 as in EDM.
+        seed: Seed of the prior draw.
+        progress: Show a progress bar.
+
+    Returns:
+        `(images, nfe)` as for `euler_maruyama`.
+    """
+    if int(steps) < 1:
+        raise ValueError(f"steps must be a positive integer; got {steps}.")
+    driver = _Driver(model, batch_size, seed, progress)
+    sigma_max = model.schedule.prior_std()
+    ramp = np.linspace(0.0, 1.0, steps) if steps > 1 else np.zeros(1)
+    sigmas = (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
+    driver.start_progress(steps)
+    x = _run_grid(driver, _heun_step(model), driver.prior(), sigmas)
+    x = _run_grid(driver, _euler_to_zero_step(model), x, [sigmas[-1], 0.0])
+    return driver.finish(x), 2 * steps - 1
+
+
+# Dormand-Prince 5(4) tableau: nodes, stage weights, 5th-order weights, and
+# the difference between the 5th- and 4th-order weights (the error estimate).
+_DP_NODES = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
+_DP_STAGES = (
+    (),
+    (1 / 5,),
+    (3 / 40, 9 / 40),
+    (44 / 45, -56 / 15, 32 / 9),
+    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+)
+_DP_WEIGHTS = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
+_DP_ERROR = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
+
+
+def _dormand_prince_step(model, rtol, atol):
+    def slope(x, std):
+        return -std * _score_at_std(model, x, std)
+
+    def step(x, slope_start, std, h):
+        stages = [slope_start]
+        for node, row in zip(_DP_NODES[1:], _DP_STAGES[1:]):
+            x_stage = x + h * sum(w * k for w, k in zip(row, stages))
+            stages.append(slope(x_stage, std + node * h))
+        x_next = x + h * sum(w * k for w, k in zip(_DP_WEIGHTS, stages))
+        stages.append(slope(x_next, std + h))
+        error = h * sum(w * k for w, k in zip(_DP_ERROR, stages))
+        scale = atol + rtol * ops.maximum(ops.abs(x), ops.abs(x_next))
+        return x_next, stages[-1], ops.sqrt(ops.mean(ops.square(error / scale)))
+
+    return step, slope
+
+
+def probability_flow_ode(
+    model,
+    batch_size,
+    *,
+    solver="adaptive",
+    steps=100,
+    eps=1e-3,
+    rtol=1e-5,
+    atol=1e-5,
+    seed=None,
+    progress=False,
+):
+    """The deterministic probability-flow ODE, from `t = 1` to `t = eps`.
+
+    Args:
+        model: A `ScoreModel`.
+        batch_size: Number of images.
+        solver: `"adaptive"` (Dormand-Prince 5(4) with error control, as
+            scipy's RK45) or `"heun"` (fixed steps uniform in `t`).
+        steps: Number of Heun steps (2 NFE each); unused by `"adaptive"`.
+        eps: Final time.
+        rtol: Relative tolerance of the adaptive solver.
+        atol: Absolute tolerance of the adaptive solver.
+        seed: Seed of the prior draw, the only randomness.
+        progress: Show a progress bar.
+
+    Returns:
+        `(images, nfe)` as for `euler_maruyama`.
+    """
+    schedule = model.schedule
+    driver = _Driver(model, batch_size, seed, progress)
+    std_end = float(ops.convert_to_numpy(schedule.marginal_std(eps)))
+    x = driver.prior()
+    if solver == "heun":
+        grid = ops.convert_to_numpy(schedule.marginal_std(np.linspace(1.0, eps, steps + 1)))
+        driver.start_progress(steps)
+        return driver.finish(_run_grid(driver, _heun_step(model), x, grid)), 2 * steps
+    if solver != "adaptive":
+        raise ValueError(f"solver must be 'adaptive' or 'heun'; got {solver!r}.")
+
+    step, slope = _dormand_prince_step(model, rtol, atol)
+    step, slope = driver.compile(step), driver.compile(slope)
+    std = schedule.prior_std()
+    h = -(std - std_end) / 100.0
+    k = slope(x, _scalar(std))
+    nfe = 1
+    driver.start_progress(100)
+    percent_done = 0
+    while std > std_end * (1 + 1e-6):
+        h = max(h, std_end - std)
+        x_next, k_next, error = step(x, k, _scalar(std), _scalar(h))
+        nfe += 6
+        error = float(ops.convert_to_numpy(error))
+        if error <= 1.0:
+            x, k, std = x_next, k_next, std + h
+            done = round(100 * (1 - (std - std_end) / (schedule.prior_std() - std_end)))
+            driver.advance(done - percent_done)
+            percent_done = done
+        # The usual controller: safety 0.9, growth between 0.2x and 10x.
+        h *= min(10.0, max(0.2, 0.9 * (error + 1e-12) ** -0.2))
+    return driver.finish(x), nfe
+
+
+SAMPLERS = {
+    "euler": euler_maruyama,
+    "pc": predictor_corrector,
+    "ode": probability_flow_ode,
+    "heun": edm_heun,
+}
+"""Sampler functions by the name the command line uses."""
