@@ -163,3 +163,28 @@ def compile_stateful(fn, variables):
             return fn(*args)
 
     return call
+
+
+def input_gradient(fn, x):
+    """The gradient of the scalar `fn(x)` with respect to the tensor `x`.
+
+    Works inside `compile_stateful` functions on every backend, for the
+    Hutchinson divergence of the likelihood computation.
+    """
+    if BACKEND == "jax":
+        import jax
+
+        return jax.grad(fn)(x)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = fn(x)
+        return tape.gradient(value, x)
+
+    import torch
+
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        return torch.autograd.grad(fn(x), x)[0]

@@ -65,23 +65,39 @@ def _devices(backend):
     return [d.name for d in tf.config.list_logical_devices()]
 
 
+class InputError(click.ClickException):
+    """Bad input: a one-line `Error: ...` and exit code 2, as for a bad option."""
+
+    exit_code = 2
+
+
 def _fail(message):
-    """Exits with code 2 and a one-line error, as click does for bad options."""
-    raise click.UsageError(message)
+    raise InputError(message)
 
 
 def _writable_file(path, suffix):
     path = pathlib.Path(path)
-    if path.suffix.lower() != suffix:
-        _fail(f"{path} must end in {suffix}.")
     if path.is_dir():
         _fail(f"{path} is a directory; give a file name ending in {suffix}.")
+    if path.suffix.lower() != suffix:
+        _fail(f"{path} must end in {suffix}.")
     folder = path.parent if str(path.parent) else pathlib.Path(".")
     if not folder.is_dir():
         _fail(f"cannot write {path}: the folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK):
+    if not _can_create_files_in(folder):
         _fail(f"cannot write {path}: the folder {folder} is not writable.")
     return path
+
+
+def _can_create_files_in(folder):
+    """Tries it, since permission bits miss read-only mounts and root's rights."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def _load_checkpoint(path):
@@ -122,8 +138,8 @@ def train(**options):
 
     output_dir = pathlib.Path(options["output_dir"])
     existing = next((p for p in [output_dir, *output_dir.parents] if p.exists()), pathlib.Path("."))
-    if not os.access(existing, os.W_OK):
-        _fail(f"cannot write to {output_dir}: {existing} is not writable.")
+    if not existing.is_dir() or not _can_create_files_in(existing):
+        _fail(f"cannot write to {output_dir}: {existing} is not a writable folder.")
     try:
         train_mnist(**options)
     except DatasetUnavailableError as error:

@@ -1,19 +1,121 @@
+import os
+
 import keras
+import numpy as np
+import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 import keras_sgm
-from keras_sgm.cli import main
+from keras_sgm.cli import SAMPLER_NAMES, main
+from keras_sgm.samplers import SAMPLERS
+from tests.conftest import FIXTURE, small_model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.keras"
+    small_model(seed=9).save(path)
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_usage_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output
 
 
 def test_version():
-    result = CliRunner().invoke(main, ["--version"])
+    result = invoke("--version")
     assert result.exit_code == 0 and keras_sgm.__version__ in result.output
 
 
 def test_info_names_the_active_backend_and_its_version():
-    result = CliRunner().invoke(main, ["info"])
+    result = invoke("info")
     assert result.exit_code == 0, result.output
-    backend = keras.backend.backend()
-    assert f"backend    {backend}" in result.output
-    assert keras.__version__ in result.output
-    assert "devices" in result.output
+    assert f"backend    {keras.backend.backend()}" in result.output
+    assert keras.__version__ in result.output and "devices" in result.output
+
+
+def test_cli_knows_every_sampler():
+    assert set(SAMPLER_NAMES) == set(SAMPLERS)
+
+
+@pytest.mark.parametrize("sampler", SAMPLER_NAMES)
+def test_sample_writes_a_png_grid_and_the_raw_images(checkpoint, tmp_path, sampler):
+    out, npz = tmp_path / "grid.png", tmp_path / "raw.npz"
+    result = invoke("sample", "--checkpoint", checkpoint, "--num", 5, "--sampler", sampler,
+                    "--steps", 3, "--seed", 1, "--out", out, "--npz", npz, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert f"5 digits with {sampler}" in result.output
+    images = np.load(npz)["images"]
+    assert images.shape == (5, 28, 28, 1) and 0 <= images.min() and images.max() <= 1
+    grid = np.asarray(Image.open(out))
+    assert grid.ndim == 2 and grid.shape[0] > 2 * 28 and grid.max() > 0
+
+
+def test_sample_batches_do_not_change_the_count(checkpoint, tmp_path):
+    npz = tmp_path / "raw.npz"
+    result = invoke("sample", "--checkpoint", checkpoint, "--num", 5, "--batch-size", 2,
+                    "--steps", 2, "--out", tmp_path / "g.png", "--npz", npz, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert np.load(npz)["images"].shape[0] == 5
+
+
+def test_sample_errors_are_one_line_with_exit_code_2(checkpoint, tmp_path):
+    assert_usage_error(invoke("sample", "--checkpoint", tmp_path / "missing.keras"), "does not exist")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"not a zip file")
+    assert_usage_error(invoke("sample", "--checkpoint", corrupt, "--out", tmp_path / "a.png"),
+                       "cannot read the checkpoint")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--sampler", "ddim"), "ddim")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--num", 0), "--num")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--steps", -3), "--steps")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--out", tmp_path / "no" / "g.png"),
+                       "does not exist")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--out", tmp_path), "directory")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--out", tmp_path / "g.jpg"), ".png")
+    assert not any(p.suffix == ".png" for p in tmp_path.iterdir())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_sample_into_a_read_only_folder_is_refused(checkpoint, tmp_path):
+    tmp_path.chmod(0o500)
+    try:
+        assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--out", tmp_path / "g.png"),
+                           "not writable")
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_train_runs_on_an_npz_and_resumes(tmp_path):
+    common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2,
+              "--output-dir", tmp_path, "--verbose", 0]
+    result = invoke(*common, "--epochs", 1)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model.keras").exists() and (tmp_path / "samples.png").exists()
+    result = invoke(*common, "--epochs", 2)
+    assert result.exit_code == 0, result.output
+    epochs = (tmp_path / "history.csv").read_text().strip().splitlines()[1:]
+    assert [line.split(",")[0] for line in epochs] == ["0", "1"], "the second run did not resume"
+
+
+def test_train_errors(tmp_path):
+    assert_usage_error(invoke("train", "--epochs", 0), "--epochs")
+    assert_usage_error(invoke("train", "--data", tmp_path / "none.npz"), "does not exist")
+    assert_usage_error(invoke("train", "--data-dir", tmp_path, "--output-dir", tmp_path / "o",
+                              "--verbose", 0), "TFDS_DATA_DIR")
+
+
+def test_output_below_a_file_is_refused(checkpoint, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--out", blocker / "g.png"),
+                       "does not exist")
+    assert_usage_error(invoke("train", "--output-dir", blocker / "run", "--verbose", 0),
+                       "not a writable folder")

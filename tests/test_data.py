@@ -1,0 +1,49 @@
+import pathlib
+
+import numpy as np
+import pytest
+
+from keras_sgm.data import DatasetUnavailableError, load_mnist, load_npz_images
+from tests.conftest import FIXTURE
+
+SHARED_TFDS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "tfds"
+needs_tfds_copy = pytest.mark.skipif(
+    not (SHARED_TFDS / "mnist").is_dir(), reason=f"no prepared MNIST in {SHARED_TFDS}"
+)
+
+
+@needs_tfds_copy
+def test_load_mnist_gives_shuffled_batches_in_unit_range_with_labels():
+    dataset = load_mnist("test", batch_size=64, data_dir=str(SHARED_TFDS), seed=1)
+    images, labels = next(iter(dataset))
+    assert tuple(images.shape) == (64, 28, 28, 1) and images.dtype.name == "float32"
+    assert float(np.min(images)) == 0.0 and float(np.max(images)) == 1.0
+    assert labels.shape == (64,) and set(np.unique(labels)) <= set(range(10))
+    # 10,000 test digits in whole batches of 64.
+    assert int(dataset.cardinality()) == 10_000 // 64
+    again = next(iter(load_mnist("test", batch_size=64, data_dir=str(SHARED_TFDS), seed=2)))[1]
+    assert not np.array_equal(labels, again), "a different seed should shuffle differently"
+
+
+@needs_tfds_copy
+def test_tfds_data_dir_environment_variable_is_honoured(monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(SHARED_TFDS))
+    images, _ = next(iter(load_mnist("test", batch_size=8, shuffle=False)))
+    assert tuple(images.shape) == (8, 28, 28, 1)
+
+
+def test_missing_dataset_names_the_fix(tmp_path):
+    with pytest.raises(DatasetUnavailableError, match="TFDS_DATA_DIR"):
+        load_mnist(data_dir=str(tmp_path), download=False)
+
+
+def test_load_npz_images_adds_the_channel_axis():
+    images, labels = load_npz_images(FIXTURE)
+    assert images.shape == (512, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.shape == (512,)
+
+
+def test_load_npz_without_images_is_rejected(tmp_path):
+    np.savez(tmp_path / "bad.npz", y=np.zeros(3))
+    with pytest.raises(ValueError, match="x_train"):
+        load_npz_images(tmp_path / "bad.npz")

@@ -1,0 +1,118 @@
+import math
+
+import numpy as np
+import pytest
+
+from keras_sgm import VESchedule
+from keras_sgm.samplers import (
+    SAMPLERS,
+    edm_heun,
+    euler_maruyama,
+    predictor_corrector,
+    probability_flow_ode,
+)
+from tests.analytic import GaussianDataScore
+from tests.conftest import small_model, to_numpy
+
+FAST = {
+    "euler": {"steps": 8},
+    "pc": {"steps": 4},
+    "ode": {"solver": "heun", "steps": 4},
+    "heun": {"steps": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return small_model(seed=4)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_sampler_returns_images_in_range(tiny_model, name):
+    images, nfe = SAMPLERS[name](tiny_model, 3, seed=0, **FAST[name])
+    assert images.shape == (3, 28, 28, 1)
+    assert np.all(np.isfinite(images)) and images.min() >= 0.0 and images.max() <= 1.0
+    assert nfe == {"euler": 8, "pc": 8, "ode": 8, "heun": 7}[name]
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_a_fixed_seed_gives_identical_samples(tiny_model, name):
+    first, _ = SAMPLERS[name](tiny_model, 2, seed=11, **FAST[name])
+    second, _ = SAMPLERS[name](tiny_model, 2, seed=11, **FAST[name])
+    other, _ = SAMPLERS[name](tiny_model, 2, seed=12, **FAST[name])
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first, other)
+
+
+def test_adaptive_ode_is_deterministic_and_counts_its_evaluations():
+    model = GaussianDataScore(0.5, 0.1)
+    first, nfe = probability_flow_ode(model, 64, seed=3)
+    second, nfe_again = probability_flow_ode(model, 64, seed=3)
+    np.testing.assert_array_equal(first, second)
+    assert nfe == nfe_again and 6 < nfe < 1000 and (nfe - 1) % 6 == 0
+
+
+def test_ode_maps_the_prior_deterministically():
+    # The ODE's only randomness is the prior draw: x(eps) is an affine function of
+    # x(1) for Gaussian data, so it is exact up to the solver's tolerance.
+    model = GaussianDataScore(0.5, 0.1)
+    schedule = model.schedule
+    images, _ = probability_flow_ode(model, 32, seed=5, rtol=1e-6, atol=1e-6)
+    import keras
+
+    prior = keras.random.normal((32, 4, 4, 1), seed=keras.random.SeedGenerator(5))
+    prior = to_numpy(prior) * schedule.prior_std()
+    end_std = math.sqrt(0.1**2 + float(to_numpy(schedule.marginal_std(1e-3))) ** 2)
+    start_std = math.sqrt(0.1**2 + schedule.prior_std() ** 2)
+    expected = 0.5 + (prior - 0.5) * end_std / start_std
+    np.testing.assert_allclose(images, np.clip(expected, 0, 1), atol=2e-3)
+
+
+def _end_std(sampler, data_std, eps=1e-3):
+    """Std the sampler should reach: the ODE stops at eps, EDM Heun and the SDEs denoise."""
+    sigma_eps = float(to_numpy(VESchedule().marginal_std(eps)))
+    return math.sqrt(data_std**2 + sigma_eps**2) if sampler == "ode" else data_std
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_sampler_recovers_a_gaussian_from_its_exact_score(name):
+    images, _ = SAMPLERS[name](GaussianDataScore(0.5, 0.1), 512, seed=0)
+    assert abs(images.mean() - 0.5) < 0.01
+    assert images.std() == pytest.approx(_end_std(name, 0.1), rel=0.08)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_sampler_concentrates_on_a_single_point(name):
+    images, _ = SAMPLERS[name](GaussianDataScore(0.3, 0.0), 256, seed=0)
+    assert abs(images.mean() - 0.3) < 0.005
+    sigma_eps = float(to_numpy(VESchedule().marginal_std(1e-3)))
+    if name == "heun":
+        assert images.std() < 1e-3  # EDM Heun ends at sigma = 0
+    elif name == "ode":
+        assert images.std() == pytest.approx(sigma_eps, rel=0.1)
+    else:
+        assert images.std() < sigma_eps
+
+
+def test_heun_solvers_converge_to_the_adaptive_solution():
+    model = GaussianDataScore(0.5, 0.1)
+    reference, _ = probability_flow_ode(model, 64, seed=1, rtol=1e-7, atol=1e-7)
+    errors = [
+        np.abs(probability_flow_ode(model, 64, seed=1, solver="heun", steps=n)[0] - reference).max()
+        for n in (10, 40, 160)
+    ]
+    assert errors[0] > errors[1] > errors[2]
+
+
+def test_bad_arguments_are_rejected(tiny_model):
+    with pytest.raises(ValueError, match="batch_size"):
+        euler_maruyama(tiny_model, 0)
+    with pytest.raises(ValueError, match="steps"):
+        edm_heun(tiny_model, 2, steps=0)
+    with pytest.raises(ValueError, match="solver"):
+        probability_flow_ode(tiny_model, 2, solver="rk4")
+
+
+def test_predictor_corrector_progress_bar_runs(tiny_model, capsys):
+    predictor_corrector(tiny_model, 1, steps=2, seed=0, progress=True)
+    assert "2/2" in capsys.readouterr().out
