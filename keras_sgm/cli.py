@@ -163,32 +163,90 @@ def train(**options):
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def sample(checkpoint, num, sampler, steps, seed, batch_size, out, npz, progress):
     """Sample digits from a trained model and write them as a PNG grid."""
-    import time
-
     import numpy as np
 
     from keras_sgm.images import save_grid
-    from keras_sgm.samplers import SAMPLERS
+    from keras_sgm.samplers import sample as draw
 
     out = _writable_file(out, ".png")
     npz = _writable_file(npz, ".npz") if npz else None
     model = _load_checkpoint(checkpoint)
-    options = {}
-    if steps is not None:
-        options["steps"] = steps
-        if sampler == "ode":
-            options["solver"] = "heun"
-    start = time.perf_counter()
-    batches = []
-    for first in range(0, num, batch_size):
-        images, nfe = SAMPLERS[sampler](
-            model, min(batch_size, num - first), seed=seed + first, progress=progress, **options
-        )
-        batches.append(images)
-    images = np.concatenate(batches)
-    seconds = time.perf_counter() - start
+    images, nfe, seconds = draw(model, num, sampler, steps, seed, batch_size, progress)
     save_grid(images, out)
     if npz:
         np.savez_compressed(npz, images=images)
     click.echo(f"{num} digits with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
                + (f", {npz}" if npz else ""))
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="A .keras file saved by keras-sgm.")
+@click.option("--num", type=click.IntRange(min=200), default=10_000, show_default=True,
+              help="Number of samples scored (the FID needs more than its 128 feature dimensions).")
+@click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (its default if unset).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--bpd/--no-bpd", default=False, show_default=True,
+              help="Also the negative log-likelihood of test digits in bits/dim.")
+@click.option("--bpd-num", type=click.IntRange(min=2), default=500, show_default=True,
+              help="Test digits used for bits/dim.")
+@click.option("--bpd-tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+              help="rtol = atol of the likelihood ODE solver.")
+@click.option("--calibrate/--no-calibrate", default=False, show_default=True,
+              help="Also the FID floor (train vs test digits) and ceiling (noise vs test).")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="mnist.npz (x_train, x_test) instead of TFDS.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="TFDS data directory (default: $TFDS_DATA_DIR).")
+@click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
+              help="Where the figures are written.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def evaluate(checkpoint, num, sampler, steps, seed, batch_size, bpd, bpd_num, bpd_tolerance, calibrate, data,
+             data_dir, json_path, progress):
+    """Sample digits and score them: FID, KID, classifier score, coverage (and bits/dim)."""
+    import json
+
+    from keras_sgm.data import DatasetUnavailableError
+    from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
+
+    json_path = _writable_file(json_path, ".json")
+    model = _load_checkpoint(checkpoint)
+    if model.image_shape != (28, 28, 1):
+        _fail(f"{checkpoint} generates {model.image_shape} images; the metrics are for 28x28x1 MNIST.")
+    try:
+        test_images, train_images = load_reference_digits(data, data_dir)
+    except (DatasetUnavailableError, ValueError) as error:
+        _fail(str(error))
+    report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
+                               steps=steps, seed=seed, batch_size=batch_size,
+                               bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
+                               progress=progress)
+    if calibrate:
+        report.update(calibration(test_images, train_images))
+    json_path.write_text(json.dumps(report, indent=1))
+    click.echo(format_report(report))
+    click.echo(f"figures written to {json_path}")
+
+
+def format_report(report):
+    """A markdown table of an evaluation report."""
+    rows = [
+        ("sampler", f"{report['sampler']} ({report['nfe']} NFE)"),
+        ("samples", f"{report['num']} in {report['seconds']:.1f} s"),
+        ("FID (classifier features)", f"{report['fid']:.3f}"),
+        ("KID", f"{report['kid']:.5f} +- {report['kid_std']:.5f}"),
+        ("classifier score (max 10)", f"{report['classifier_score']:.3f}"),
+        ("digits covered (of 10)", str(report["coverage"])),
+        ("class shares", " ".join(f"{p:.3f}" for p in report["class_histogram"])),
+    ]
+    if "nn_distance" in report:
+        rows.append(("nearest training digit (median L2)",
+                     f"{report['nn_distance']:.3f} (real test digits: {report.get('nn_distance_real', float('nan')):.3f})"))
+    if "bpd" in report:
+        rows.append(("bits/dim", f"{report['bpd']:.4f} +- {report['bpd_stderr']:.4f} ({report['bpd_images']} test digits)"))
+    if "fid_floor" in report:
+        rows.append(("FID floor / ceiling", f"{report['fid_floor']:.3f} / {report['fid_ceiling']:.1f}"))
+        rows.append(("classifier score of the test set", f"{report['classifier_score_test']:.3f}"))
+    return "\n".join(["| metric | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])

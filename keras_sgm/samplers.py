@@ -14,6 +14,7 @@ noise level, `dx/dsigma = -sigma * score(x, sigma)`, which is the form EDM
 """
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -329,3 +330,34 @@ SAMPLERS = {
     "heun": edm_heun,
 }
 """Sampler functions by the name the command line uses."""
+
+
+def sample(model, num, sampler="heun", steps=None, seed=0, batch_size=1000, progress=False):
+    """`num` images from the sampler named `sampler`, drawn `batch_size` at a time.
+
+    Args:
+        model: A `ScoreModel`.
+        num: Number of images.
+        sampler: A name in `SAMPLERS`.
+        steps: The sampler's `steps`, its default when None. For `"ode"`,
+            giving steps selects the fixed-step Heun solver.
+        seed: Seed of the first batch; batch `i` uses `seed + i * batch_size`.
+        batch_size: Images drawn at once.
+        progress: Show progress bars.
+
+    Returns:
+        `(images, nfe, seconds)`.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}.")
+    options = {} if steps is None else {"steps": steps}
+    if steps is not None and sampler == "ode":
+        options["solver"] = "heun"
+    start = time.perf_counter()
+    batches, nfe = [], 0
+    for first in range(0, num, batch_size):
+        images, nfe = SAMPLERS[sampler](
+            model, min(batch_size, num - first), seed=seed + first, progress=progress, **options
+        )
+        batches.append(images)
+    return np.concatenate(batches), nfe, time.perf_counter() - start

@@ -119,3 +119,27 @@ def test_output_below_a_file_is_refused(checkpoint, tmp_path):
                        "does not exist")
     assert_usage_error(invoke("train", "--output-dir", blocker / "run", "--verbose", 0),
                        "not a writable folder")
+
+
+def test_evaluate_prints_the_table_and_writes_json(checkpoint, tmp_path):
+    import json
+
+    out = tmp_path / "eval.json"
+    result = invoke("evaluate", "--checkpoint", checkpoint, "--num", 200, "--steps", 2,
+                    "--data", FIXTURE, "--json", out, "--bpd", "--bpd-num", 2, "--bpd-tolerance", 0.05, "--calibrate",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    for key in ("fid", "kid", "classifier_score", "coverage", "nfe", "seconds", "bpd", "fid_floor"):
+        assert key in report and f"{key}" in json.dumps(report)
+    assert "| FID (classifier features) |" in result.output and "bits/dim" in result.output
+    # An untrained model is far from the digits: its FID is above the real-digit floor.
+    assert report["fid"] > report["fid_floor"]
+
+
+def test_evaluate_errors(checkpoint, tmp_path):
+    assert_usage_error(invoke("evaluate", "--checkpoint", checkpoint, "--num", 10), "--num")
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x_train=np.zeros((2, 28, 28), "uint8"))
+    assert_usage_error(invoke("evaluate", "--checkpoint", checkpoint, "--data", bad,
+                              "--json", tmp_path / "e.json"), "x_test")

@@ -1,0 +1,84 @@
+"""Evaluate a score model: sample, then measure quality (and optionally bits/dim)."""
+
+import numpy as np
+
+from keras_sgm import metrics
+from keras_sgm.likelihood import bits_per_dim
+from keras_sgm.samplers import sample
+
+
+def load_reference_digits(data=None, data_dir=None):
+    """The MNIST test and training digits as uint8 `(n, 28, 28, 1)` arrays.
+
+    Args:
+        data: An `.npz` in Keras's `mnist.npz` layout; read without TensorFlow.
+        data_dir: Otherwise, the TFDS data directory (see `load_mnist`).
+
+    Returns:
+        `(test_images, train_images)`.
+    """
+    if data is not None:
+        with np.load(data) as arrays:
+            missing = {"x_train", "x_test"} - set(arrays)
+            if missing:
+                raise ValueError(f"{data} lacks {sorted(missing)}; use Keras's mnist.npz layout.")
+            return arrays["x_test"].reshape(-1, 28, 28, 1), arrays["x_train"].reshape(-1, 28, 28, 1)
+    from keras_sgm.data import mnist_builder
+
+    builder = mnist_builder(data_dir)
+    splits = []
+    for split in ("test", "train"):
+        dataset = builder.as_dataset(split=split, as_supervised=True, batch_size=-1)
+        splits.append(np.asarray(dataset[0]))
+    return tuple(splits)
+
+
+def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
+                   seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, progress=False):
+    """Samples `num` digits and scores them against the test digits.
+
+    Args:
+        model: A trained `ScoreModel` of 28x28x1 digits.
+        test_images: Reference digits (the MNIST test set).
+        train_images: Training digits, for the memorisation check.
+        num: Number of samples.
+        sampler: Name of a sampler in `SAMPLERS`.
+        steps: Sampler steps (its default when None).
+        seed: Seed of the samples.
+        batch_size: Samples drawn at once.
+        bpd_images: If positive, also the bits/dim of that many test digits.
+        bpd_tolerance: `rtol = atol` of the likelihood's ODE solver.
+        progress: Show progress bars.
+
+    Returns:
+        A dict with the metrics of `quality_report`, `sampler`, `nfe`,
+        `seconds` and, with `bpd_images`, `bpd` and `bpd_stderr`.
+    """
+    reference, _ = metrics.classify(test_images)
+    images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, progress)
+    report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2)}
+    report.update(metrics.quality_report(images, reference, test_images, train_images))
+    if bpd_images:
+        bits = np.concatenate([
+            bits_per_dim(model, test_images[first : first + batch_size][: bpd_images - first],
+                         seed=seed + first, rtol=bpd_tolerance, atol=bpd_tolerance,
+                         progress=progress)[0]
+            for first in range(0, bpd_images, batch_size)
+        ])
+        report["bpd"] = float(bits.mean())
+        report["bpd_stderr"] = float(bits.std(ddof=1) / np.sqrt(len(bits))) if len(bits) > 1 else None
+        report["bpd_images"] = int(len(bits))
+    return report, images
+
+
+def calibration(test_images, train_images, num=10_000, seed=0):
+    """FID floor (real training digits vs test) and ceiling (uniform noise vs test)."""
+    reference, _ = metrics.classify(test_images)
+    rng = np.random.default_rng(seed)
+    real = train_images[rng.choice(len(train_images), min(num, len(train_images)), replace=False)]
+    noise = rng.random((num, 28, 28, 1), dtype=np.float32)
+    return {
+        "fid_floor": metrics.frechet_distance(metrics.classify(real)[0], reference),
+        "fid_ceiling": metrics.frechet_distance(metrics.classify(noise)[0], reference),
+        "classifier_score_test": metrics.classifier_score(metrics.classify(test_images)[1]),
+    }
