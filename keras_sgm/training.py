@@ -1,5 +1,6 @@
 """The main job: train a score model on MNIST with checkpoints and resuming, then sample."""
 
+import os
 import pathlib
 import time
 
@@ -22,6 +23,23 @@ def default_optimizer(learning_rate, total_steps, warmup_steps=500):
         decay_steps=max(1, total_steps - warmup_steps),
     )
     return keras.optimizers.Adam(schedule)
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves the model after every epoch to a temporary file, then renames it.
+
+    A kill or an error during the save leaves the previous checkpoint whole,
+    which `keras.callbacks.ModelCheckpoint` (writing in place) does not.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = pathlib.Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        partial = self.path.with_name(f".{self.path.stem}.partial.keras")
+        self.model.save(partial)
+        os.replace(partial, self.path)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -107,7 +125,7 @@ def train_mnist(
     timer = EpochTimer(steps * batch_size, verbose=bool(verbose))
     callbacks = [
         keras.callbacks.BackupAndRestore(str(output_dir / "backup"), delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(checkpoint)),
+        AtomicCheckpoint(checkpoint),
         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
         timer,
     ]

@@ -3,6 +3,7 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from tests.conftest import FIXTURE
@@ -28,3 +29,27 @@ def test_example_trains_samples_and_resumes(tmp_path):
     second = run_example(tmp_path, epochs=2)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "epoch 2:" in second.stdout and "epoch 1:" not in second.stdout
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import keras
+
+    from keras_sgm.training import AtomicCheckpoint
+    from tests.conftest import small_model
+
+    model = small_model()
+    checkpoint = AtomicCheckpoint(tmp_path / "model.keras")
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0)
+    saved = (tmp_path / "model.keras").read_bytes()
+
+    def broken_save(self, path, *args, **kwargs):
+        with open(path, "wb") as file:
+            file.write(b"half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(model), "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.on_epoch_end(1)
+    assert (tmp_path / "model.keras").read_bytes() == saved
+    assert isinstance(keras.saving.load_model(tmp_path / "model.keras"), type(model))
