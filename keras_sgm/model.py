@@ -205,10 +205,8 @@ class ScoreModel(TrainStep, keras.Model):
                 raise ValueError(f"`{argument}` holds no images (shape {array.shape}).")
             self._check_values(array, argument)
             return
-        try:
-            import tensorflow as tf
-        except ImportError:  # pragma: no cover - tf is a dependency
-            return
+        import tensorflow as tf
+
         if not isinstance(data, tf.data.Dataset):
             return
         spec = _image_batch(data.element_spec)
@@ -219,8 +217,6 @@ class ScoreModel(TrainStep, keras.Model):
                 f"batches. Call `.batch(batch_size)` on the dataset."
             )
         self._check_shape(shape, expected, argument)
-        if data.cardinality() == 0:
-            raise ValueError(f"`{argument}` is an empty dataset: it yields no batches.")
         first = next(iter(data.take(1)), None)
         if first is None:
             raise ValueError(f"`{argument}` is an empty dataset: it yields no batches.")
