@@ -12,6 +12,7 @@ import json
 
 import keras
 
+from keras_sgm import metrics
 from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
 
 BUDGETS = [("heun", 5), ("heun", 10), ("heun", 18), ("heun", 35), ("ode", None),
@@ -34,13 +35,14 @@ def main():
     budgets = BUDGETS
     if args.only:
         budgets = [(name, int(steps) if steps else None) for name, steps in (p.split(":") for p in args.only)]
-    results = {"calibration": calibration(test_images, train_images), "runs": []}
+    reference = metrics.classify(test_images)
+    results = {"calibration": calibration(test_images, train_images, reference=reference), "runs": []}
     print("| sampler | steps | NFE | FID | KID | classifier score | coverage | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for index, (sampler, steps) in enumerate(budgets):
         report, _ = evaluate_model(
             model, test_images, train_images, num=args.num, sampler=sampler, steps=steps,
-            batch_size=args.batch_size, bpd_images=args.bpd if index == 0 else 0,
+            batch_size=args.batch_size, bpd_images=args.bpd if index == 0 else 0, reference=reference,
         )
         results["runs"].append(report)
         print(f"| {sampler} | {steps or 'adaptive'} | {report['nfe']} | {report['fid']:.3f} | "

@@ -208,6 +208,7 @@ def evaluate(checkpoint, num, sampler, steps, seed, batch_size, bpd, bpd_num, bp
     """Sample digits and score them: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
 
+    from keras_sgm import metrics
     from keras_sgm.data import DatasetUnavailableError
     from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
 
@@ -219,12 +220,13 @@ def evaluate(checkpoint, num, sampler, steps, seed, batch_size, bpd, bpd_num, bp
         test_images, train_images = load_reference_digits(data, data_dir)
     except (DatasetUnavailableError, ValueError) as error:
         _fail(str(error))
+    reference = metrics.classify(test_images)
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
-                               progress=progress)
+                               reference=reference, progress=progress)
     if calibrate:
-        report.update(calibration(test_images, train_images))
+        report.update(calibration(test_images, train_images, reference=reference))
     json_path.write_text(json.dumps(report, indent=1))
     click.echo(format_report(report))
     click.echo(f"figures written to {json_path}")

@@ -96,15 +96,16 @@ def load_mnist(split="train", batch_size=128, data_dir=None, shuffle=True, seed=
     return batch_images(dataset.cache(), batch_size, shuffle, seed)
 
 
-def load_npz_images(path):
-    """Images (and labels) from an `.npz` file in Keras's `mnist.npz` layout.
+def load_npz_images(path, split="train"):
+    """Images (and labels) of one split of an `.npz` file in Keras's `mnist.npz` layout.
 
     Needs no TensorFlow: `ScoreModel.fit` takes the arrays directly on every
     backend.
 
     Args:
-        path: File with `x_train`, uint8 of shape `(N, 28, 28)` or
-            `(N, 28, 28, 1)`, and optionally `y_train`.
+        path: File with `x_{split}`, uint8 of shape `(N, 28, 28)` or
+            `(N, 28, 28, 1)`, and optionally `y_{split}`.
+        split: `"train"` or `"test"`.
 
     Returns:
         `(images, labels)`: uint8 images `(N, 28, 28, 1)` and int64 labels,
@@ -112,11 +113,12 @@ def load_npz_images(path):
     """
     import numpy as np
 
+    images_key, labels_key = f"x_{split}", f"y_{split}"
     with np.load(path) as data:
-        if "x_train" not in data:
-            raise ValueError(f"{path} has no `x_train` array (it holds {sorted(data)}).")
-        images = data["x_train"]
-        labels = data["y_train"] if "y_train" in data else np.full(len(images), -1)
+        if images_key not in data:
+            raise ValueError(f"{path} has no `{images_key}` array (it holds {sorted(data)}).")
+        images = data[images_key]
+        labels = data[labels_key] if labels_key in data else np.full(len(images), -1)
     if images.ndim == 3:
         images = images[..., None]
     return images, labels.astype("int64")

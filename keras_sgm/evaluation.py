@@ -17,13 +17,10 @@ def load_reference_digits(data=None, data_dir=None):
     Returns:
         `(test_images, train_images)`.
     """
+    from keras_sgm.data import load_npz_images, mnist_builder
+
     if data is not None:
-        with np.load(data) as arrays:
-            missing = {"x_train", "x_test"} - set(arrays)
-            if missing:
-                raise ValueError(f"{data} lacks {sorted(missing)}; use Keras's mnist.npz layout.")
-            return arrays["x_test"].reshape(-1, 28, 28, 1), arrays["x_train"].reshape(-1, 28, 28, 1)
-    from keras_sgm.data import mnist_builder
+        return load_npz_images(data, "test")[0], load_npz_images(data, "train")[0]
 
     builder = mnist_builder(data_dir)
     splits = []
@@ -34,7 +31,8 @@ def load_reference_digits(data=None, data_dir=None):
 
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
-                   seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, progress=False):
+                   seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
+                   progress=False):
     """Samples `num` digits and scores them against the test digits.
 
     Args:
@@ -48,16 +46,17 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         batch_size: Samples drawn at once.
         bpd_images: If positive, also the bits/dim of that many test digits.
         bpd_tolerance: `rtol = atol` of the likelihood's ODE solver.
+        reference: `metrics.classify(test_images)`, if already computed.
         progress: Show progress bars.
 
     Returns:
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
         `seconds` and, with `bpd_images`, `bpd` and `bpd_stderr`.
     """
-    reference, _ = metrics.classify(test_images)
+    reference_features, _ = reference if reference is not None else metrics.classify(test_images)
     images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, progress)
     report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2)}
-    report.update(metrics.quality_report(images, reference, test_images, train_images))
+    report.update(metrics.quality_report(images, reference_features, test_images, train_images))
     if bpd_images:
         bits = np.concatenate([
             bits_per_dim(model, test_images[first : first + batch_size][: bpd_images - first],
@@ -71,14 +70,19 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
     return report, images
 
 
-def calibration(test_images, train_images, num=10_000, seed=0):
-    """FID floor (real training digits vs test) and ceiling (uniform noise vs test)."""
-    reference, _ = metrics.classify(test_images)
+def calibration(test_images, train_images, num=10_000, seed=0, reference=None):
+    """FID floor (real training digits vs test) and ceiling (uniform noise vs test).
+
+    `reference` is `metrics.classify(test_images)`, if already computed.
+    """
+    reference_features, test_probabilities = (
+        reference if reference is not None else metrics.classify(test_images)
+    )
     rng = np.random.default_rng(seed)
     real = train_images[rng.choice(len(train_images), min(num, len(train_images)), replace=False)]
     noise = rng.random((num, 28, 28, 1), dtype=np.float32)
     return {
-        "fid_floor": metrics.frechet_distance(metrics.classify(real)[0], reference),
-        "fid_ceiling": metrics.frechet_distance(metrics.classify(noise)[0], reference),
-        "classifier_score_test": metrics.classifier_score(metrics.classify(test_images)[1]),
+        "fid_floor": metrics.frechet_distance(metrics.classify(real)[0], reference_features),
+        "fid_ceiling": metrics.frechet_distance(metrics.classify(noise)[0], reference_features),
+        "classifier_score_test": metrics.classifier_score(test_probabilities),
     }

@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from keras_sgm.backend import input_gradient
-from keras_sgm.samplers import Driver, solve_adaptive
+from keras_sgm.samplers import Driver, pf_ode_velocity, solve_adaptive
 
 
 def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequantize=True,
@@ -55,14 +55,10 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
     probe = ops.sign(driver.normal())
     schedule = model.schedule
 
-    def velocity(images, std):
-        times = schedule.time_from_std(ops.full((batch,), std))
-        return -std * model.score(images, times)
-
     def slope(state, std):
         images = ops.reshape(state[:, :dims], (batch, *model.image_shape))
-        v = velocity(images, std)
-        grad = input_gradient(lambda y: ops.sum(velocity(y, std) * probe), images)
+        v = pf_ode_velocity(model, images, std)
+        grad = input_gradient(lambda y: ops.sum(pf_ode_velocity(model, y, std) * probe), images)
         divergence = ops.sum(ops.reshape(grad * probe, (batch, dims)), axis=1, keepdims=True)
         return ops.concatenate([ops.reshape(v, (batch, dims)), divergence], axis=1)
 

@@ -31,10 +31,18 @@ def _per_image(value, batch_size):
     return ops.full((batch_size,), value)
 
 
-def _score_at_std(model, x, std):
-    """The score at noise level `std` (a scalar tensor), for every image of `x`."""
+def pf_ode_velocity(model, x, std):
+    """`dx/dsigma = -sigma * score(x, sigma)` of the probability-flow ODE at noise level `std`."""
     times = model.schedule.time_from_std(_per_image(std, ops.shape(x)[0]))
-    return model.score(x, times)
+    return -std * model.score(x, times)
+
+
+def _euler_maruyama_update(model, driver, x, t, t_next):
+    """One reverse-SDE step from `t` to `t_next`: the noisy next state and its mean."""
+    dt = t - t_next
+    g = model.schedule.diffusion_coeff(t)
+    mean = x + g**2 * model.score(x, _per_image(t, ops.shape(x)[0])) * dt
+    return mean + g * ops.sqrt(dt) * driver.normal(), mean
 
 
 class Driver:
@@ -107,13 +115,9 @@ def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progres
     >>> images, nfe = euler_maruyama(model, 16, steps=500, seed=0)
     """
     driver = Driver(model, batch_size, seed, progress)
-    schedule = model.schedule
 
     def step(x, t, t_next):
-        dt = t - t_next
-        g = schedule.diffusion_coeff(t)
-        mean = x + g**2 * model.score(x, _per_image(t, batch_size)) * dt
-        return mean + g * ops.sqrt(dt) * driver.normal(), mean
+        return _euler_maruyama_update(model, driver, x, t, t_next)
 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
@@ -141,20 +145,14 @@ def predictor_corrector(
         `(images, nfe)` as for `euler_maruyama`.
     """
     driver = Driver(model, batch_size, seed, progress)
-    schedule = model.schedule
     pixels = math.prod(model.image_shape)
 
     def step(x, t, t_next):
-        times = _per_image(t, batch_size)
-        grad = model.score(x, times)
+        grad = model.score(x, _per_image(t, batch_size))
         grad_norm = ops.sqrt(ops.sum(ops.square(grad), axis=(1, 2, 3), keepdims=True))
         step_size = 2.0 * ops.square(snr * math.sqrt(pixels) / grad_norm)
         x = x + step_size * grad + ops.sqrt(2.0 * step_size) * driver.normal()
-
-        dt = t - t_next
-        g = schedule.diffusion_coeff(t)
-        mean = x + g**2 * model.score(x, times) * dt
-        return mean + g * ops.sqrt(dt) * driver.normal(), mean
+        return _euler_maruyama_update(model, driver, x, t, t_next)
 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
@@ -163,9 +161,9 @@ def predictor_corrector(
 
 def _heun_step(model):
     def step(x, std, std_next):
-        slope = -std * _score_at_std(model, x, std)
+        slope = pf_ode_velocity(model, x, std)
         x_euler = x + (std_next - std) * slope
-        slope_next = -std_next * _score_at_std(model, x_euler, std_next)
+        slope_next = pf_ode_velocity(model, x_euler, std_next)
         x = x + (std_next - std) * 0.5 * (slope + slope_next)
         return x, x
 
@@ -174,7 +172,7 @@ def _heun_step(model):
 
 def _euler_to_zero_step(model):
     def step(x, std, std_next):
-        x = x + (std_next - std) * (-std * _score_at_std(model, x, std))
+        x = x + (std_next - std) * pf_ode_velocity(model, x, std)
         return x, x
 
     return step
@@ -317,7 +315,7 @@ def probability_flow_ode(
         raise ValueError(f"solver must be 'adaptive' or 'heun'; got {solver!r}.")
 
     def slope(x, std):
-        return -std * _score_at_std(model, x, std)
+        return pf_ode_velocity(model, x, std)
 
     x, nfe = solve_adaptive(driver, slope, x, schedule.prior_std(), std_end, rtol, atol)
     return driver.finish(x), nfe
