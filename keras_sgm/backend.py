@@ -6,7 +6,7 @@ gradients are taken and how variables are updated inside a compiled
 function, and that lives here:
 
 - `TrainStep`: a mixin giving `keras.Model` a `train_step` / `test_step`
-  for the active backend. Each step asks the model for `sample_loss(images)`
+  for the active backend. Each step asks the model for `sample_loss(images, labels)`
   and hands the result to `finish_train_step(loss)`.
 - `compile_stateful(fn, variables)`: compiles a function of tensors that
   reads (and may assign) Keras variables, such as one sampler step.
@@ -34,24 +34,24 @@ class _TensorFlowTrainStep:
     def train_step(self, data):
         import tensorflow as tf
 
-        images = self.prepare_images(data)
+        batch = self.prepare_batch(data)
         with tf.GradientTape() as tape:
-            loss = self.sample_loss(images)
+            loss = self.sample_loss(*batch)
         gradients = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self.finish_train_step(loss)
 
     def test_step(self, data):
-        return self.finish_test_step(self.sample_loss(self.prepare_images(data)))
+        return self.finish_test_step(self.sample_loss(*self.prepare_batch(data)))
 
 
 class _TorchTrainStep:
     def train_step(self, data):
         import torch
 
-        images = self.prepare_images(data)
+        batch = self.prepare_batch(data)
         self.zero_grad()
-        loss = self.sample_loss(images)
+        loss = self.sample_loss(*batch)
         loss.backward()
         trainable = self.trainable_variables
         gradients = [v.value.grad for v in trainable]
@@ -60,7 +60,7 @@ class _TorchTrainStep:
         return self.finish_train_step(loss)
 
     def test_step(self, data):
-        return self.finish_test_step(self.sample_loss(self.prepare_images(data)))
+        return self.finish_test_step(self.sample_loss(*self.prepare_batch(data)))
 
 
 class _JaxTrainStep:
@@ -86,11 +86,11 @@ class _JaxTrainStep:
     def train_step(self, state, data):
         import jax
 
-        images = self.prepare_images(data)
+        batch = self.prepare_batch(data)
 
         def loss_and_state(trainable_values):
             return self._run_on_state(
-                lambda: self.sample_loss(images),
+                lambda: self.sample_loss(*batch),
                 (trainable_values, *state[1:]),
                 with_optimizer=True,
             )
@@ -107,9 +107,9 @@ class _JaxTrainStep:
         )
 
     def test_step(self, state, data):
-        images = self.prepare_images(data)
+        batch = self.prepare_batch(data)
         return self._run_on_state(
-            lambda: self.finish_test_step(self.sample_loss(images)),
+            lambda: self.finish_test_step(self.sample_loss(*batch)),
             state,
             with_optimizer=False,
         )

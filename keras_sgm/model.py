@@ -14,6 +14,14 @@ def _image_batch(data):
     return data[0] if isinstance(data, (tuple, list)) else data
 
 
+def _label_batch(data):
+    """The labels of a batch `(images, labels, ...)`, or None for images alone."""
+    return data[1] if isinstance(data, (tuple, list)) and len(data) > 1 else None
+
+
+PARAMETERIZATIONS = ("edm", "noise")
+
+
 @keras.saving.register_keras_serializable(package="keras_sgm")
 class ScoreModel(TrainStep, keras.Model):
     """A score-based generative model trained by denoising score matching.
@@ -21,28 +29,48 @@ class ScoreModel(TrainStep, keras.Model):
     `fit` draws `t ~ U(eps, 1)` and `z ~ N(0, I)` for every image and
     minimises the sigma(t)-weighted loss
 
-        mean over the batch of sum over pixels of (s(x0 + sigma(t) z, t) sigma(t) + z)^2,
+        mean over the batch of sum over pixels of (s(x0 + sigma(t) z, t) sigma(t) + z)^2.
 
-    where `s = network([x, t]) / sigma(t)` is the score. An exponential
-    moving average (EMA) of the weights is kept in a second copy of the
-    network; `score` and the samplers use it, and it is saved with the model.
+    The network's raw output `F` becomes the score `s` through a
+    preconditioning. With `"edm"` (Karras et al. 2022) the network sees
+    `c_in x` and predicts the denoised image `D = c_skip x + c_out F`, so that
+    its input and output stay of order one at every noise level and an error
+    in `F` moves a sample by `c_out F <= sigma_data` rather than by `sigma F`;
+    then `s = (D - x) / sigma^2`. With `"noise"` (the score-SDE tutorial)
+    `s = F / sigma`, i.e. `F` predicts `-z`. The loss is the same function of
+    `s` either way; EDM's form is what makes few-step samplers work.
+
+    A conditional network (`num_classes`) learns both `s(x, t, label)` and
+    the unconditional `s(x, t)`: each label is replaced by the "no label"
+    token with probability `label_dropout`. Batches of images alone train
+    the unconditional score only.
+
+    An exponential moving average (EMA) of the weights is kept in a second
+    copy of the network; `score` and the samplers use it, and it is saved
+    with the model.
 
     Args:
-        network: A Keras model mapping `[images, times]` to an output of the
-            images' shape. Defaults to `build_unet(image_shape)`.
+        network: A Keras model mapping `[images, times]` (and `labels` when
+            conditional) to an output of the images' shape. Defaults to
+            `build_unet(image_shape, num_classes=num_classes)`.
         schedule: The noise schedule. Defaults to `VESchedule(sigma=25)`.
         eps: Smallest training time, `t ~ U(eps, 1)`. Must be in (0, 1).
         ema_decay: Decay of the EMA of the weights, in [0, 1). `None` or 0
             turns the EMA off and samples from the raw weights.
         seed: Seed of the training noise, for reproducible runs.
         image_shape: Shape of the images when `network` is not given.
+        num_classes: Number of classes of a conditional model, or None. Read
+            from the network's `label_embedding` layer when not given.
+        parameterization: `"edm"` (default) or `"noise"`, see above.
+        sigma_data: The data's scale in EDM's preconditioning.
+        label_dropout: Probability of training a labelled image as unlabelled.
 
     Example:
 
     ```python
-    model = keras_sgm.ScoreModel()
+    model = keras_sgm.ScoreModel(num_classes=10)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    model.fit(images, batch_size=128, epochs=10)  # uint8 or [0, 1] floats
+    model.fit(images, labels, batch_size=128, epochs=10)  # uint8 or [0, 1] floats
     ```
     """
 
@@ -54,6 +82,10 @@ class ScoreModel(TrainStep, keras.Model):
         ema_decay=0.999,
         seed=None,
         image_shape=(28, 28, 1),
+        num_classes=None,
+        parameterization="edm",
+        sigma_data=0.5,
+        label_dropout=0.1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,11 +101,25 @@ class ScoreModel(TrainStep, keras.Model):
                 f"ema_decay must lie in [0, 1) (0 turns the EMA off); got {ema_decay}. "
                 f"Typical values are 0.999 to 0.9999."
             )
-        self.network = network if network is not None else build_unet(image_shape)
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"parameterization must be one of {PARAMETERIZATIONS}; got {parameterization!r}."
+            )
+        if not float(sigma_data) > 0.0:
+            raise ValueError(f"sigma_data must be positive; got {sigma_data}.")
+        if not 0.0 <= float(label_dropout) < 1.0:
+            raise ValueError(f"label_dropout must lie in [0, 1); got {label_dropout}.")
+        if network is None:
+            network = build_unet(image_shape, num_classes=num_classes)
+        self.network = network
+        self.num_classes = _network_classes(network, num_classes)
         self.schedule = schedule if schedule is not None else VESchedule()
         self.eps = eps
         self.ema_decay = ema_decay
         self.seed = seed
+        self.parameterization = parameterization
+        self.sigma_data = float(sigma_data)
+        self.label_dropout = float(label_dropout)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.ema_network = None
         if ema_decay > 0.0:
@@ -97,12 +143,53 @@ class ScoreModel(TrainStep, keras.Model):
     def metrics(self):
         return [self.loss_tracker]
 
-    def score(self, images, times, network=None):
-        """The score `grad log p_t(images)` at a batch of `times`.
+    def _preconditioning(self, std):
+        """`(c_in, c_out, 1 - c_skip)` at noise level `std`, without cancellation."""
+        if self.parameterization == "noise":
+            return ops.ones_like(std), std, ops.zeros_like(std)
+        variance = ops.square(std) + self.sigma_data**2
+        return (
+            ops.rsqrt(variance),
+            std * self.sigma_data * ops.rsqrt(variance),
+            ops.square(std) / variance,
+        )
+
+    def labels_for(self, labels, batch_size):
+        """`labels` as an int32 `(batch_size,)` tensor; None means "no label".
+
+        Args:
+            labels: None, one int for the whole batch, or one per image.
+            batch_size: Number of images.
+
+        Returns:
+            A tensor for the network's `labels` input, or None for an
+            unconditional network.
+        """
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    "this model is unconditional: it takes no labels. Train a model "
+                    "with `num_classes` to sample given digits."
+                )
+            return None
+        if labels is None:
+            return ops.full((batch_size,), self.num_classes, dtype="int32")
+        labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+        if len(ops.shape(labels)) == 0:
+            return ops.full((batch_size,), labels, dtype="int32")
+        return labels
+
+    def score(self, images, times, labels=None, guidance=1.0, network=None):
+        """The score `grad log p_t(images | labels)` at a batch of `times`.
 
         Args:
             images: `(batch, *image_shape)` noisy images.
             times: `(batch,)` times in (0, 1].
+            labels: For a conditional model, one label or `(batch,)` labels
+                to condition on; None gives the unconditional score.
+            guidance: Classifier-free guidance scale `w`: the score is
+                `s(x) + w (s(x | label) - s(x))`, so 0 is unconditional, 1
+                is plainly conditional and larger values sharpen the class.
             network: Which network to use; the EMA network by default.
 
         Returns:
@@ -111,45 +198,84 @@ class ScoreModel(TrainStep, keras.Model):
         network = network if network is not None else self.inference_network
         images = ops.convert_to_tensor(images, "float32")
         times = ops.convert_to_tensor(times, "float32")
+        batch_size = ops.shape(images)[0]
+        if labels is None or guidance == 1.0:
+            return self._score(network, images, times, self.labels_for(labels, batch_size))
+        unlabelled = self.labels_for(None, batch_size)
+        both = self._score(
+            network,
+            ops.concatenate([images, images]),
+            ops.concatenate([times, times]),
+            ops.concatenate([self.labels_for(labels, batch_size), unlabelled]),
+        )
+        conditional, unconditional = both[:batch_size], both[batch_size:]
+        return unconditional + guidance * (conditional - unconditional)
+
+    def _score(self, network, images, times, labels):
         std = ops.reshape(self.schedule.marginal_std(times), (-1, 1, 1, 1))
-        return network([images, times]) / std
+        c_in, c_out, c_drop = self._preconditioning(std)
+        inputs = [c_in * images, times] + ([] if labels is None else [labels])
+        # s = (D - x) / sigma^2 with D = c_skip x + c_out F, written without x - x.
+        return (c_out * network(inputs) - c_drop * images) / ops.square(std)
 
     def call(self, inputs):
-        """`model([images, times])` is `model.score(images, times)`."""
-        images, times = inputs
-        return self.score(images, times)
+        """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
+        return self.score(*inputs)
 
-    def score_matching_loss(self, images, times, noise):
+    def guided(self, labels=None, guidance=1.0):
+        """This model's score for fixed labels and guidance, for the samplers.
+
+        Example:
+
+        >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
+        """
+        return GuidedScore(self, labels, guidance)
+
+    def score_matching_loss(self, images, times, noise, labels=None):
         """The denoising score-matching loss for given times and noise.
 
         Args:
             images: Clean images `x0`, `(batch, *image_shape)`, in [0, 1].
             times: `(batch,)` times `t`.
             noise: Standard normal noise `z` of the images' shape.
+            labels: `(batch,)` labels for a conditional model (the "no label"
+                token `num_classes` allowed), or None.
 
         Returns:
             The scalar `mean_b sum_pixels (s(x0 + sigma(t) z, t) sigma(t) + z)^2`.
         """
         std = ops.reshape(self.schedule.marginal_std(times), (-1, 1, 1, 1))
-        score = self.score(images + std * noise, times, network=self.network)
+        score = self._score(
+            self.network,
+            images + std * noise,
+            times,
+            self.labels_for(labels, ops.shape(images)[0]),
+        )
         per_image = ops.sum(ops.square(score * std + noise), axis=(1, 2, 3))
         return ops.mean(per_image)
 
-    def sample_loss(self, images):
-        """`score_matching_loss` with `t` and `z` drawn from the model's seed."""
+    def sample_loss(self, images, labels=None):
+        """`score_matching_loss` with `t`, `z` and the label dropout drawn from the model's seed."""
         batch = ops.shape(images)[0]
         times = keras.random.uniform(
             (batch,), minval=self.eps, maxval=1.0, seed=self.seed_generator
         )
         noise = keras.random.normal(ops.shape(images), seed=self.seed_generator)
-        return self.score_matching_loss(images, times, noise)
+        if self.num_classes is not None and labels is not None:
+            drop = keras.random.uniform((batch,), seed=self.seed_generator) < self.label_dropout
+            labels = ops.where(drop, self.num_classes, ops.cast(labels, "int32"))
+        else:
+            labels = None
+        return self.score_matching_loss(images, times, noise, labels)
 
-    def prepare_images(self, data):
-        """Images of a batch as float32 in [0, 1]; uint8 0..255 is rescaled."""
+    def prepare_batch(self, data):
+        """`(images, labels)` of a batch: float32 images in [0, 1] (uint8 0..255
+        is rescaled) and the labels, or None when the batch has none."""
         images = ops.convert_to_tensor(_image_batch(data))
         if "uint8" in str(images.dtype):
-            return ops.cast(images, "float32") / 255.0
-        return ops.cast(images, "float32")
+            images = ops.cast(images, "float32") / 255.0
+        labels = _label_batch(data)
+        return ops.cast(images, "float32"), labels
 
     def update_ema(self):
         """Moves the EMA weights towards the current weights.
@@ -177,10 +303,14 @@ class ScoreModel(TrainStep, keras.Model):
         """`keras.Model.fit`, after checking that the images suit the model.
 
         `x` may be an array of images, float in [0, 1] or uint8 0..255, or a
-        batched `tf.data.Dataset` of images or of `(image, label)` pairs.
-        Labels are ignored. Bad images raise a `ValueError` before training.
+        batched `tf.data.Dataset` of images or of `(image, label)` pairs; `y`
+        holds the labels of an array `x`. A conditional model learns from the
+        labels, an unconditional one ignores them. Bad images raise a
+        `ValueError` before training.
         """
         self.check_images(x, "x")
+        if y is not None:
+            self.check_labels(y, "`y`")
         if validation_data is not None:
             self.check_images(_image_batch(validation_data), "validation_data")
         return super().fit(x, y, validation_data=validation_data, **kwargs)
@@ -221,6 +351,24 @@ class ScoreModel(TrainStep, keras.Model):
         if first is None:
             raise ValueError(f"`{argument}` is an empty dataset: it yields no batches.")
         self._check_values(np.asarray(_image_batch(first)), argument)
+        if _label_batch(first) is not None:
+            self.check_labels(np.asarray(_label_batch(first)), f"the labels of `{argument}`")
+
+    def check_labels(self, labels, argument):
+        """Raises a `ValueError` unless `labels` are integers in 0..num_classes - 1.
+
+        An unconditional model ignores labels, so any labels pass.
+        """
+        if self.num_classes is None:
+            return
+        labels = np.asarray(labels)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"{argument} must be integer class labels; got dtype {labels.dtype}.")
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"{argument} must lie in 0..{self.num_classes - 1}; got values "
+                f"{labels.min()}..{labels.max()}."
+            )
 
     @staticmethod
     def _check_shape(shape, expected, argument):
@@ -274,6 +422,10 @@ class ScoreModel(TrainStep, keras.Model):
             "eps": self.eps,
             "ema_decay": self.ema_decay,
             "seed": self.seed,
+            "num_classes": self.num_classes,
+            "parameterization": self.parameterization,
+            "sigma_data": self.sigma_data,
+            "label_dropout": self.label_dropout,
         }
 
     @classmethod
@@ -282,3 +434,51 @@ class ScoreModel(TrainStep, keras.Model):
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
+
+
+def _network_classes(network, num_classes):
+    """The number of classes a network is conditioned on, or None."""
+    if len(network.inputs) < 3:
+        if num_classes is not None:
+            raise ValueError(
+                f"num_classes={num_classes} was given but the network has no labels "
+                f"input; build it with `build_unet(..., num_classes={num_classes})`."
+            )
+        return None
+    if num_classes is None:
+        try:
+            num_classes = network.get_layer("label_embedding").input_dim - 1
+        except ValueError:
+            raise ValueError(
+                "the network takes labels: pass `num_classes` to ScoreModel."
+            ) from None
+    return int(num_classes)
+
+
+class GuidedScore:
+    """A `ScoreModel` seen by the samplers with its labels and guidance fixed.
+
+    It has what a sampler needs (`schedule`, `image_shape`, `weights` and
+    `score(x, t)`), so every sampler does conditional and guided sampling
+    without knowing about labels.
+
+    Args:
+        model: A `ScoreModel`.
+        labels: One label or one per image, or None for unconditional.
+        guidance: The classifier-free guidance scale (see `ScoreModel.score`).
+    """
+
+    def __init__(self, model, labels=None, guidance=1.0):
+        if labels is not None:
+            model.labels_for(labels, 1)  # rejects labels for an unconditional model
+            labels = np.asarray(labels)
+            model.check_labels(labels, "`labels`")
+        self.model = model
+        self.labels = labels
+        self.guidance = float(guidance)
+        self.schedule = model.schedule
+        self.image_shape = model.image_shape
+        self.weights = model.weights
+
+    def score(self, images, times):
+        return self.model.score(images, times, labels=self.labels, guidance=self.guidance)

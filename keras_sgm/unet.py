@@ -28,6 +28,7 @@ def build_unet(
     channels=DEFAULT_CHANNELS,
     embed_dim=256,
     fourier_scale=30.0,
+    num_classes=None,
     name="unet",
 ):
     """Builds the U-Net of the score model with the Keras functional API.
@@ -37,10 +38,13 @@ def build_unet(
     stage to the encoder stage of the same size with a `Concatenate` layer
     (`k` channels become `2k`, spatial size unchanged). Time enters through
     Gaussian Fourier features and a small MLP, and is added at every level.
+    With `num_classes`, a learned label embedding is added to the time
+    embedding; label `num_classes` is the "no label" token that classifier-free
+    guidance uses for the unconditional score.
 
-    The output has the image's shape and is the score times `sigma(t)`;
-    `ScoreModel` divides it by `sigma(t)`, which keeps the network's output
-    of order one at every noise level.
+    The output has the image's shape; `ScoreModel` turns it into the score
+    with its preconditioning, which keeps the output of order one at every
+    noise level.
 
     Args:
         image_shape: `(height, width, channels)` of the images.
@@ -48,12 +52,14 @@ def build_unet(
             Each level after the first halves the spatial size.
         embed_dim: Size of the time embedding.
         fourier_scale: Scale of the random Fourier frequencies of time.
+        num_classes: Number of classes to condition on, or None for an
+            unconditional network.
         name: Name of the returned model.
 
     Returns:
-        A functional `keras.Model` with inputs `[images, times]`, of shapes
-        `(batch, *image_shape)` and `(batch,)`, and an output of the images'
-        shape.
+        A functional `keras.Model` with inputs `[images, times]` (and
+        `labels` when `num_classes` is set), of shapes `(batch, *image_shape)`,
+        `(batch,)` and `(batch,)` int, and an output of the images' shape.
 
     Example:
 
@@ -83,6 +89,16 @@ def build_unet(
         times
     )
     embedding = layers.Dense(embed_dim, activation="swish", name="time_mlp")(embedding)
+    inputs = [images, times]
+    if num_classes is not None:
+        if int(num_classes) < 1:
+            raise ValueError(f"num_classes must be a positive integer or None; got {num_classes}.")
+        labels = keras.Input((), dtype="int32", name="labels")
+        label_embedding = layers.Embedding(
+            int(num_classes) + 1, embed_dim, name="label_embedding"
+        )(labels)
+        embedding = layers.Add(name="add_label")([embedding, label_embedding])
+        inputs.append(labels)
 
     skips = []
     h = images
@@ -111,4 +127,4 @@ def build_unet(
         h = layers.Concatenate(name=f"up{level}_skip")([h, skip])
 
     outputs = layers.Conv2D(image_shape[-1], 3, padding="same", name="output_conv")(h)
-    return keras.Model([images, times], outputs, name=name)
+    return keras.Model(inputs, outputs, name=name)
