@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 from keras_sgm.layers import GaussianFourierFeatures
 from keras_sgm.model import ScoreModel
+from keras_sgm.pretrained import load_pretrained
 from keras_sgm.schedules import NoiseSchedule, VESchedule
 from keras_sgm.unet import build_unet
 
@@ -19,5 +20,6 @@ __all__ = [
     "ScoreModel",
     "VESchedule",
     "build_unet",
+    "load_pretrained",
     "__version__",
 ]

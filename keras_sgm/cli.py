@@ -3,16 +3,35 @@
 import os
 import pathlib
 import platform
+import sys
 
 import click
 
 import keras_sgm
+from keras_sgm.samplers import DEFAULT_GUIDANCE, SAMPLERS
 
-# The sampler names, known without importing Keras (so that --help is instant).
-SAMPLER_NAMES = ("euler", "pc", "ode", "heun")
+SAMPLER_NAMES = tuple(SAMPLERS)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """A group whose usage errors are one line, `Error: ...`, with exit code 2.
+
+    Click prints the usage and a hint above its own errors; a user who
+    mistyped an option needs the one line that names it.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as error:
+            click.echo(f"Error: {' '.join(error.format_message().split())}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(keras_sgm.__version__, prog_name="keras-sgm")
 def main():
     """Score-based generative models for Keras 3.
@@ -101,14 +120,26 @@ def _can_create_files_in(folder):
 
 
 def _load_checkpoint(path):
+    import zipfile
+
     import keras
 
     from keras_sgm.model import ScoreModel
 
+    path = pathlib.Path(path)
+    if not path.exists():
+        _fail(f"the checkpoint {path} does not exist.")
+    if path.is_dir():
+        _fail(f"the checkpoint {path} is a directory; give the .keras file inside it.")
+    if not zipfile.is_zipfile(path):
+        _fail(f"{path} is not a .keras file (those are zip archives): it is truncated, corrupted "
+              f"or of another format. Use an earlier checkpoint or save the model again.")
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - every failure is the same to the user
-        _fail(f"cannot read the checkpoint {path}: {type(error).__name__}: {str(error)[:200]}")
+        detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+        _fail(f"cannot load the checkpoint {path} (is it corrupted, or from another keras-sgm "
+              f"version?): {detail}")
     if not isinstance(model, ScoreModel):
         _fail(f"{path} holds a {type(model).__name__}, not a keras-sgm ScoreModel.")
     return model
@@ -146,23 +177,75 @@ def train(**options):
         _fail(str(error))
 
 
+def _load_model(checkpoint):
+    """The model of `--checkpoint`, or the shipped pretrained model when it is None."""
+    if checkpoint is not None:
+        return _load_checkpoint(checkpoint)
+    from keras_sgm.pretrained import load_pretrained
+
+    try:
+        return load_pretrained()
+    except FileNotFoundError as error:
+        _fail(" ".join(str(error).split()))
+
+
+class Digit(click.ParamType):
+    """A digit 0-9, or `all` for one row per digit."""
+
+    name = "0-9|all"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == "all":
+            return value
+        if str(value).strip().isdigit() and 0 <= int(value) <= 9:
+            return int(value)
+        self.fail(f"{value!r} is not a digit 0-9 or 'all'.", param, ctx)
+
+
+def _digit_labels(model, digit, num):
+    """Labels for `--digit` (None, one digit or `all`), after checking the model takes them."""
+    if digit is None:
+        return None
+    if model.num_classes is None:
+        _fail("--digit needs a class-conditional model; this checkpoint is unconditional.")
+    import numpy as np
+
+    if digit == "all":
+        return np.repeat(np.arange(model.num_classes), num)
+    if digit >= model.num_classes:
+        _fail(f"--digit {digit} is not a class of this model (0..{model.num_classes - 1}).")
+    return np.full(num, digit)
+
+
+CHECKPOINT_HELP = "A .keras file saved by keras-sgm (default: the pretrained MNIST model)."
+GUIDANCE_HELP = "Classifier-free guidance with --digit: 0 unconditional, 1 conditional, >1 sharper."
+
+
 @main.command()
-@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="A .keras file saved by keras-sgm.")
-@click.option("--num", type=click.IntRange(min=1), default=64, show_default=True, help="Number of digits.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help=CHECKPOINT_HELP)
+@click.option("--num", type=click.IntRange(min=1, max=100_000), default=None,
+              help="Number of digits [default: 64; with --digit all, 10 per row].")
+@click.option("--digit", type=Digit(), default=None,
+              help="Sample this digit (class-conditional models); 'all' writes one row per digit.")
+@click.option("--guidance", type=click.FloatRange(min=0, max=100), default=DEFAULT_GUIDANCE,
+              show_default=True, help=GUIDANCE_HELP)
 @click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True,
               help="heun: fast EDM Heun (35 NFE); euler: Euler-Maruyama; pc: predictor-corrector; "
                    "ode: probability-flow ODE (adaptive, or Heun with --steps).")
-@click.option("--steps", type=click.IntRange(min=1), default=None,
+@click.option("--steps", type=click.IntRange(min=1, max=100_000), default=None,
               help="Sampler steps (default: heun 18, euler 500, pc 500, ode adaptive).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=256, show_default=True,
               help="Digits generated at once.")
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
 @click.option("--npz", type=click.Path(), default=None, help="Also write the raw images to this .npz.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def sample(checkpoint, num, sampler, steps, seed, batch_size, out, npz, progress):
-    """Sample digits from a trained model and write them as a PNG grid."""
+def sample(checkpoint, num, digit, guidance, sampler, steps, seed, batch_size, out, npz, progress):
+    """Sample digits and write them as a PNG grid.
+
+    With no --checkpoint it uses the pretrained MNIST model, so
+    `keras-sgm sample --digit all` works right after installing.
+    """
     import numpy as np
 
     from keras_sgm.images import save_grid
@@ -170,27 +253,137 @@ def sample(checkpoint, num, sampler, steps, seed, batch_size, out, npz, progress
 
     out = _writable_file(out, ".png")
     npz = _writable_file(npz, ".npz") if npz else None
-    model = _load_checkpoint(checkpoint)
-    images, nfe, seconds = draw(model, num, sampler, steps, seed, batch_size, progress)
-    save_grid(images, out)
+    model = _load_model(checkpoint)
+    num = num or (10 if digit == "all" else 64)
+    labels = _digit_labels(model, digit, num)
+    total = num if labels is None else len(labels)
+    images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels,
+                                guidance=guidance, progress=progress)
+    save_grid(images, out, columns=num if digit == "all" else None)
     if npz:
-        np.savez_compressed(npz, images=images)
-    click.echo(f"{num} digits with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
+        _save_npz(npz, images=images, **({} if labels is None else {"labels": labels}))
+    what = "digits" if digit is None else f"digits ({'one row per digit' if digit == 'all' else digit}, guidance {guidance:g})"
+    click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
                + (f", {npz}" if npz else ""))
 
 
+def _save_npz(path, **arrays):
+    """Writes an .npz through a temporary file, so that a kill never leaves half of one."""
+    import numpy as np
+
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "wb") as file:
+        np.savez_compressed(file, **arrays)
+    os.replace(partial, path)
+
+
+KEEP_CHOICES = ("top", "bottom", "left", "right")
+
+
+def _read_png(path, shape, what):
+    """A grayscale PNG as floats in [0, 1] of `shape` (h, w, 1), or a one-line error."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        _fail(f"cannot read the {what} {path}: {' '.join(str(error).split())[:200]}")
+    height, width, channels = shape
+    if channels != 1:
+        _fail(f"inpainting from PNG files needs a grayscale model; this one has {channels} channels.")
+    if picture.mode not in ("L", "1"):
+        _fail(f"the {what} {path} has mode {picture.mode}; it must be 8-bit grayscale (mode L). "
+              f"Convert it, e.g. with PIL: Image.open(path).convert('L').save(path).")
+    if picture.size != (width, height):
+        _fail(f"the {what} {path} is {picture.size[0]}x{picture.size[1]} pixels; "
+              f"the model needs {width}x{height}.")
+    return np.asarray(picture.convert("L"), dtype="float32")[..., None] / 255.0
+
+
+def _half_mask(shape, keep):
+    import numpy as np
+
+    height, width, _ = shape
+    mask = np.zeros(shape, dtype="float32")
+    halves = {"top": (slice(0, height // 2), slice(None)), "bottom": (slice(height // 2, None), slice(None)),
+              "left": (slice(None), slice(0, width // 2)), "right": (slice(None), slice(width // 2, None))}
+    mask[halves[keep]] = 1.0
+    return mask
+
+
 @main.command()
-@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), required=True,
-              help="A .keras file saved by keras-sgm.")
-@click.option("--num", type=click.IntRange(min=200), default=10_000, show_default=True,
+@click.option("--image", type=click.Path(dir_okay=False), required=True,
+              help="The digit to complete: a grayscale PNG of the model's size (28x28 for MNIST).")
+@click.option("--keep", type=click.Choice(KEEP_CHOICES), default=None,
+              help="Which half of the image is known; the rest is generated.")
+@click.option("--mask", "mask_path", type=click.Path(dir_okay=False), default=None,
+              help="Instead of --keep, a PNG of the same size: white where pixels are known.")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help=CHECKPOINT_HELP)
+@click.option("--num", type=click.IntRange(min=1, max=10_000), default=8, show_default=True,
+              help="Completions to draw.")
+@click.option("--digit", type=click.IntRange(0, 9), default=None,
+              help="Complete it as this digit (class-conditional models).")
+@click.option("--guidance", type=click.FloatRange(min=0, max=100), default=DEFAULT_GUIDANCE,
+              show_default=True, help=GUIDANCE_HELP)
+@click.option("--steps", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
+              help="Euler-Maruyama steps.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@click.option("--out", type=click.Path(), default="inpainted.png", show_default=True,
+              help="PNG: the masked input (unknown pixels grey), then the completions.")
+@click.option("--npz", type=click.Path(), default=None, help="Also write the completions to this .npz.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, seed, out, npz, progress):
+    """Fill in the unknown part of a digit, keeping its known pixels.
+
+    Give the known region with --keep (a half) or --mask (a PNG).
+    """
+    import numpy as np
+
+    from keras_sgm.images import save_grid
+    from keras_sgm.samplers import inpaint as complete
+
+    if (keep is None) == (mask_path is None):
+        _fail("give exactly one of --keep (top, bottom, left, right) or --mask PNG.")
+    out = _writable_file(out, ".png")
+    npz = _writable_file(npz, ".npz") if npz else None
+    model = _load_model(checkpoint)
+    known = _read_png(image, model.image_shape, "image")
+    if mask_path is not None:
+        mask = (_read_png(mask_path, model.image_shape, "mask") > 0.5).astype("float32")
+    else:
+        mask = _half_mask(model.image_shape, keep)
+    if not mask.any():
+        _fail("the mask marks no pixel as known (known pixels are white); nothing to complete from.")
+    labels = _digit_labels(model, digit, num)
+    scorer = model if labels is None else model.guided(labels, guidance)
+    images, nfe = complete(scorer, np.repeat(known[None], num, axis=0), mask, steps=steps,
+                           seed=seed, progress=progress)
+    masked_input = mask * known + (1.0 - mask) * 0.5
+    save_grid(np.concatenate([masked_input[None], images]), out, columns=num + 1)
+    if npz:
+        _save_npz(npz, images=images, mask=mask)
+    click.echo(f"{num} completions ({nfe} NFE each) -> {out}" + (f", {npz}" if npz else ""))
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help=CHECKPOINT_HELP)
+@click.option("--num", type=click.IntRange(min=200, max=1_000_000), default=10_000, show_default=True,
               help="Number of samples scored (the FID needs more than its 128 feature dimensions).")
 @click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Sampler steps (its default if unset).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1, max=100_000), default=None,
+              help="Sampler steps (its default if unset).")
+@click.option("--conditional/--unconditional", default=False, show_default=True,
+              help="Sample every digit equally often with guidance, and report how many are recognised "
+                   "as the requested digit (class-conditional models).")
+@click.option("--guidance", type=click.FloatRange(min=0, max=100), default=DEFAULT_GUIDANCE,
+              show_default=True, help="Guidance scale with --conditional.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True)
 @click.option("--bpd/--no-bpd", default=False, show_default=True,
               help="Also the negative log-likelihood of test digits in bits/dim.")
-@click.option("--bpd-num", type=click.IntRange(min=2), default=500, show_default=True,
+@click.option("--bpd-num", type=click.IntRange(min=2, max=10_000), default=500, show_default=True,
               help="Test digits used for bits/dim.")
 @click.option("--bpd-tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
               help="rtol = atol of the likelihood ODE solver.")
@@ -203,8 +396,8 @@ def sample(checkpoint, num, sampler, steps, seed, batch_size, out, npz, progress
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate(checkpoint, num, sampler, steps, seed, batch_size, bpd, bpd_num, bpd_tolerance, calibrate, data,
-             data_dir, json_path, progress):
+def evaluate(checkpoint, num, sampler, steps, conditional, guidance, seed, batch_size, bpd, bpd_num,
+             bpd_tolerance, calibrate, data, data_dir, json_path, progress):
     """Sample digits and score them: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
 
@@ -213,9 +406,12 @@ def evaluate(checkpoint, num, sampler, steps, seed, batch_size, bpd, bpd_num, bp
     from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
 
     json_path = _writable_file(json_path, ".json")
-    model = _load_checkpoint(checkpoint)
+    model = _load_model(checkpoint)
     if model.image_shape != (28, 28, 1):
         _fail(f"{checkpoint} generates {model.image_shape} images; the metrics are for 28x28x1 MNIST.")
+    labels = None
+    if conditional:
+        labels = _digit_labels(model, "all", -(-num // 10))[:num]
     try:
         test_images, train_images = load_reference_digits(data, data_dir)
     except (DatasetUnavailableError, ValueError) as error:
@@ -224,7 +420,7 @@ def evaluate(checkpoint, num, sampler, steps, seed, batch_size, bpd, bpd_num, bp
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
-                               reference=reference, progress=progress)
+                               reference=reference, labels=labels, guidance=guidance, progress=progress)
     if calibrate:
         report.update(calibration(test_images, train_images, reference=reference))
     json_path.write_text(json.dumps(report, indent=1))
@@ -240,6 +436,8 @@ def format_report(report):
         ("FID (classifier features)", f"{report['fid']:.3f}"),
         ("KID", f"{report['kid']:.5f} +- {report['kid_std']:.5f}"),
         ("classifier score (max 10)", f"{report['classifier_score']:.3f}"),
+        *([("recognised as the requested digit", f"{report['label_accuracy']:.4f} (guidance {report['guidance']:g})")]
+          if "label_accuracy" in report else []),
         ("digits covered (of 10)", str(report["coverage"])),
         ("class shares", " ".join(f"{p:.3f}" for p in report["class_histogram"])),
     ]

@@ -32,7 +32,7 @@ def load_reference_digits(data=None, data_dir=None):
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
                    seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
-                   progress=False):
+                   labels=None, guidance=1.0, progress=False):
     """Samples `num` digits and scores them against the test digits.
 
     Args:
@@ -47,16 +47,24 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         bpd_images: If positive, also the bits/dim of that many test digits.
         bpd_tolerance: `rtol = atol` of the likelihood's ODE solver.
         reference: `metrics.classify(test_images)`, if already computed.
+        labels: `(num,)` digits to sample, for a conditional model; None
+            samples unconditionally.
+        guidance: Classifier-free guidance scale with `labels`.
         progress: Show progress bars.
 
     Returns:
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
-        `seconds` and, with `bpd_images`, `bpd` and `bpd_stderr`.
+        `seconds`; with `labels`, `label_accuracy` (share of samples the
+        classifier recognises as their requested digit) and `guidance`; with
+        `bpd_images`, `bpd` and `bpd_stderr`.
     """
     reference_features, _ = reference if reference is not None else metrics.classify(test_images)
-    images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, progress)
+    images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, labels=labels,
+                                  guidance=guidance, progress=progress)
     report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2)}
-    report.update(metrics.quality_report(images, reference_features, test_images, train_images))
+    report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels))
+    if labels is not None:
+        report["guidance"] = guidance
     if bpd_images:
         bits = np.concatenate([
             bits_per_dim(model, test_images[first : first + batch_size][: bpd_images - first],

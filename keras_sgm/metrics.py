@@ -135,7 +135,7 @@ def nearest_neighbour_distances(images, reference, batch_size=500):
     return np.concatenate(distances)
 
 
-def quality_report(images, reference_features, reference_images=None, training_images=None):
+def quality_report(images, reference_features, reference_images=None, training_images=None, labels=None):
     """Every sample-quality figure for `images` against a reference set (the test digits).
 
     Args:
@@ -143,12 +143,13 @@ def quality_report(images, reference_features, reference_images=None, training_i
         reference_features: Classifier features of the reference digits.
         reference_images: The reference digits, for the memorisation baseline.
         training_images: Training digits, for the memorisation check.
+        labels: The digit each image was asked to be, for `label_accuracy`.
 
     Returns:
         A dict: `fid`, `kid`, `kid_std`, `classifier_score`, `coverage`,
         `class_histogram`, and with training images `nn_distance` (median
         distance of samples to the training set) and `nn_distance_real`
-        (the same for the reference digits).
+        (the same for the reference digits), and with labels `label_accuracy`.
     """
     features, probabilities = classify(images)
     kid, kid_std = kernel_distance(features, reference_features)
@@ -160,6 +161,8 @@ def quality_report(images, reference_features, reference_images=None, training_i
         "coverage": mode_coverage(probabilities),
         "class_histogram": class_histogram(probabilities).round(4).tolist(),
     }
+    if labels is not None:
+        report["label_accuracy"] = float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(labels)))
     if training_images is not None:
         report["nn_distance"] = float(np.median(nearest_neighbour_distances(images, training_images)))
         if reference_images is not None:

@@ -199,6 +199,8 @@ class ScoreModel(TrainStep, keras.Model):
         images = ops.convert_to_tensor(images, "float32")
         times = ops.convert_to_tensor(times, "float32")
         batch_size = ops.shape(images)[0]
+        if guidance == 0.0:
+            labels = None
         if labels is None or guidance == 1.0:
             return self._score(network, images, times, self.labels_for(labels, batch_size))
         unlabelled = self.labels_for(None, batch_size)

@@ -11,11 +11,13 @@ FIXTURE = pathlib.Path(__file__).parent / "data" / "mnist_fixture.npz"
 SMALL_CHANNELS = (8, 16, 32)
 
 
-def small_model(seed=0, ema_decay=0.999, image_shape=(28, 28, 1), lr=2e-3):
+def small_model(seed=0, ema_decay=0.999, image_shape=(28, 28, 1), lr=2e-3, num_classes=None, **options):
     """A compiled score model small enough to train in seconds on a CPU."""
     keras.utils.set_random_seed(seed)
-    network = keras_sgm.build_unet(image_shape, channels=SMALL_CHANNELS, embed_dim=32)
-    model = keras_sgm.ScoreModel(network, ema_decay=ema_decay, seed=seed)
+    network = keras_sgm.build_unet(
+        image_shape, channels=SMALL_CHANNELS, embed_dim=32, num_classes=num_classes
+    )
+    model = keras_sgm.ScoreModel(network, ema_decay=ema_decay, seed=seed, **options)
     model.compile(optimizer=keras.optimizers.Adam(lr))
     return model
 

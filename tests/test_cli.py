@@ -25,7 +25,8 @@ def invoke(*args):
 
 def assert_usage_error(result, *fragments):
     assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     for fragment in fragments:
         assert fragment in result.output
 
@@ -72,7 +73,18 @@ def test_sample_errors_are_one_line_with_exit_code_2(checkpoint, tmp_path):
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"not a zip file")
     assert_usage_error(invoke("sample", "--checkpoint", corrupt, "--out", tmp_path / "a.png"),
-                       "cannot read the checkpoint")
+                       "not a .keras file")
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    assert_usage_error(invoke("sample", "--checkpoint", truncated, "--out", tmp_path / "a.png"),
+                       "truncated, corrupted")
+    other_zip = tmp_path / "other.keras"
+    import zipfile
+
+    with zipfile.ZipFile(other_zip, "w") as archive:
+        archive.writestr("notes.txt", "not a model")
+    assert_usage_error(invoke("sample", "--checkpoint", other_zip, "--out", tmp_path / "a.png"),
+                       "cannot load the checkpoint")
     assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--sampler", "ddim"), "ddim")
     assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--num", 0), "--num")
     assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--steps", -3), "--steps")
@@ -143,3 +155,100 @@ def test_evaluate_errors(checkpoint, tmp_path):
     np.savez(bad, x_train=np.zeros((2, 28, 28), "uint8"))
     assert_usage_error(invoke("evaluate", "--checkpoint", checkpoint, "--data", bad,
                               "--json", tmp_path / "e.json"), "x_test")
+
+
+@pytest.fixture(scope="module")
+def conditional_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "conditional.keras"
+    small_model(seed=9, num_classes=10).save(path)
+    return path
+
+
+def test_sample_digit_all_writes_one_row_per_digit(conditional_checkpoint, tmp_path):
+    out, npz = tmp_path / "grid.png", tmp_path / "raw.npz"
+    result = invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", "all", "--num", 3,
+                    "--steps", 2, "--out", out, "--npz", npz, "--no-progress")
+    assert result.exit_code == 0, result.output
+    saved = np.load(npz)
+    assert saved["images"].shape == (30, 28, 28, 1)
+    assert saved["labels"].tolist() == [d for d in range(10) for _ in range(3)]
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (2 * (10 * 30 + 2), 2 * (3 * 30 + 2))
+
+
+def test_sample_one_digit_with_guidance(conditional_checkpoint, tmp_path):
+    npz = tmp_path / "raw.npz"
+    common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 2, "--steps", 2,
+              "--out", tmp_path / "g.png", "--npz", npz, "--no-progress"]
+    assert invoke(*common, "--digit", 7, "--guidance", 0).exit_code == 0
+    guidance_zero = np.load(npz)["images"]
+    assert invoke(*common).exit_code == 0
+    np.testing.assert_array_equal(np.load(npz)["images"], guidance_zero)
+    result = invoke(*common, "--digit", 7, "--guidance", 3)
+    assert result.exit_code == 0 and "7, guidance 3" in result.output
+    assert not np.array_equal(np.load(npz)["images"], guidance_zero)
+
+
+def test_digit_errors(checkpoint, conditional_checkpoint, tmp_path):
+    out = tmp_path / "g.png"
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--digit", 3, "--out", out),
+                       "class-conditional")
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", "ten"), "0-9")
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", 3,
+                              "--guidance", -1), "--guidance")
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory, test_digits):
+    path = tmp_path_factory.mktemp("png") / "digit.png"
+    Image.fromarray(test_digits[0][0, ..., 0]).save(path)
+    return path
+
+
+def test_inpaint_keeps_the_known_half_and_writes_the_grid(conditional_checkpoint, digit_png, tmp_path):
+    out, npz = tmp_path / "inpainted.png", tmp_path / "raw.npz"
+    result = invoke("inpaint", "--checkpoint", conditional_checkpoint, "--image", digit_png, "--keep", "top",
+                    "--num", 3, "--steps", 3, "--digit", 7, "--out", out, "--npz", npz, "--no-progress")
+    assert result.exit_code == 0, result.output
+    completed = np.load(npz)["images"]
+    known = np.asarray(Image.open(digit_png), dtype="float32")[None, :, :, None] / 255.0
+    np.testing.assert_allclose(completed[:, :14], np.repeat(known, 3, axis=0)[:, :14], atol=1e-6)
+    assert np.asarray(Image.open(out)).shape == (2 * 32, 2 * (4 * 30 + 2))
+
+
+def test_inpaint_with_a_mask_png(conditional_checkpoint, digit_png, tmp_path):
+    mask = np.zeros((28, 28), "uint8")
+    mask[:, :10] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    npz = tmp_path / "raw.npz"
+    result = invoke("inpaint", "--checkpoint", conditional_checkpoint, "--image", digit_png,
+                    "--mask", tmp_path / "mask.png", "--num", 2, "--steps", 2,
+                    "--out", tmp_path / "i.png", "--npz", npz, "--no-progress")
+    assert result.exit_code == 0, result.output
+    known = np.asarray(Image.open(digit_png), dtype="float32") / 255.0
+    np.testing.assert_allclose(np.load(npz)["images"][:, :, :10, 0], np.stack([known[:, :10]] * 2), atol=1e-6)
+
+
+def test_inpaint_errors(conditional_checkpoint, digit_png, tmp_path):
+    common = ["inpaint", "--checkpoint", conditional_checkpoint, "--out", tmp_path / "i.png"]
+    Image.open(digit_png).convert("RGB").save(tmp_path / "rgb.png")
+    assert_usage_error(invoke(*common, "--image", tmp_path / "rgb.png", "--keep", "top"), "mode RGB")
+    Image.new("L", (32, 32)).save(tmp_path / "big.png")
+    assert_usage_error(invoke(*common, "--image", tmp_path / "big.png", "--keep", "top"), "32x32", "28x28")
+    (tmp_path / "text.png").write_text("not an image")
+    assert_usage_error(invoke(*common, "--image", tmp_path / "text.png", "--keep", "top"), "cannot read the image")
+    assert_usage_error(invoke(*common, "--image", tmp_path / "none.png", "--keep", "top"), "cannot read the image")
+    assert_usage_error(invoke(*common, "--image", digit_png), "exactly one of --keep")
+    Image.new("L", (28, 28)).save(tmp_path / "black.png")
+    assert_usage_error(invoke(*common, "--image", digit_png, "--mask", tmp_path / "black.png"), "no pixel")
+    assert_usage_error(invoke(*common, "--image", digit_png, "--keep", "middle"), "--keep")
+    assert not (tmp_path / "i.png").exists()
+
+
+def test_a_checkpoint_for_another_image_shape_is_refused(digit_png, tmp_path):
+    path = tmp_path / "rgb32.keras"
+    small_model(image_shape=(32, 32, 3)).save(path)
+    assert_usage_error(invoke("inpaint", "--checkpoint", path, "--image", digit_png, "--keep", "top",
+                              "--out", tmp_path / "i.png"), "grayscale model")
+    assert_usage_error(invoke("evaluate", "--checkpoint", path, "--data", FIXTURE,
+                              "--json", tmp_path / "e.json"), "28x28x1")

@@ -27,9 +27,41 @@ def test_train_step_loss_equals_the_formula_with_the_same_noise(digits):
     x0 = images.astype("float32") / 255.0
     network = keras.models.clone_model(model.network)
     network.set_weights(weights_before)
-    score = to_numpy(network([x0 + std * z, t])) / std
+    # EDM preconditioning with sigma_data = 0.5: D = c_skip x + c_out F(c_in x), s = (D - x) / sigma^2.
+    x = x0 + std * z
+    variance = std**2 + 0.25
+    denoised = 0.25 / variance * x + 0.5 * std / np.sqrt(variance) * to_numpy(network([x / np.sqrt(variance), t]))
+    score = (denoised - x) / std**2
     expected = np.mean(np.sum((score * std + z) ** 2, axis=(1, 2, 3)))
     assert logs["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def _zero_network():
+    images = keras.Input((4, 4, 1))
+    times = keras.Input(())
+    return keras.Model([images, times], keras.layers.Lambda(lambda x: x * 0.0)(images))
+
+
+def test_edm_preconditioning_makes_a_silent_network_the_score_of_gaussian_data():
+    # With F = 0, D = c_skip x, the exact denoiser of N(0, sigma_data^2) data.
+    model = ScoreModel(_zero_network(), ema_decay=0, sigma_data=0.3)
+    x = np.random.default_rng(0).normal(size=(5, 4, 4, 1)).astype("float32")
+    times = np.linspace(0.01, 1.0, 5).astype("float32")
+    std = to_numpy(model.schedule.marginal_std(times))[:, None, None, None]
+    np.testing.assert_allclose(to_numpy(model.score(x, times)), -x / (0.3**2 + std**2), rtol=1e-5)
+
+
+def test_noise_parameterization_is_the_network_output_over_sigma(digits):
+    network = small_model().network
+    model = ScoreModel(network, ema_decay=0, parameterization="noise")
+    x = digits[0][:3].astype("float32") / 255.0
+    times = np.array([0.1, 0.5, 0.9], "float32")
+    std = to_numpy(model.schedule.marginal_std(times))[:, None, None, None]
+    np.testing.assert_allclose(
+        to_numpy(model.score(x, times)), to_numpy(network([x, times])) / std, rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="parameterization"):
+        ScoreModel(network, parameterization="v")
 
 
 def test_loss_drops_on_real_digits_within_200_steps(digits):

@@ -8,6 +8,7 @@ from keras_sgm.samplers import (
     SAMPLERS,
     edm_heun,
     euler_maruyama,
+    inpaint,
     predictor_corrector,
     probability_flow_ode,
 )
@@ -116,3 +117,33 @@ def test_bad_arguments_are_rejected(tiny_model):
 def test_predictor_corrector_progress_bar_runs(tiny_model, capsys):
     predictor_corrector(tiny_model, 1, steps=2, seed=0, progress=True)
     assert "2/2" in capsys.readouterr().out
+
+
+def test_inpainting_keeps_the_known_pixels(tiny_model, test_digits):
+    images = test_digits[0][:3] / 255.0
+    mask = np.zeros((28, 28, 1))
+    mask[:14] = 1.0
+    completed, nfe = inpaint(tiny_model, images, mask, steps=4, seed=0)
+    assert nfe == 4 and completed.shape == images.shape
+    np.testing.assert_allclose(completed[:, :14], images[:, :14], atol=1e-6)
+    assert np.abs(completed[:, 14:] - images[:, 14:]).max() > 0.1
+
+
+def test_inpainting_samples_the_unknown_pixels_from_the_data_distribution():
+    # Independent Gaussian pixels: the known half says nothing about the other half.
+    model = GaussianDataScore(0.5, 0.1, image_shape=(8, 8, 1))
+    known = np.full((256, 8, 8, 1), 0.9, dtype="float32")
+    mask = np.zeros((8, 8, 1))
+    mask[:, :4] = 1.0
+    completed, _ = inpaint(model, known, mask, steps=200, seed=0)
+    assert np.array_equal(completed[:, :, :4], known[:, :, :4])
+    generated = completed[:, :, 4:]
+    assert abs(generated.mean() - 0.5) < 0.01
+    assert generated.std() == pytest.approx(0.1, rel=0.08)
+
+
+def test_inpainting_rejects_a_mask_or_images_of_the_wrong_shape(tiny_model):
+    with pytest.raises(ValueError, match="mask of shape"):
+        inpaint(tiny_model, np.zeros((2, 28, 28, 1)), np.ones((14, 28, 1)))
+    with pytest.raises(ValueError, match=r"\(batch, 28, 28, 1\)"):
+        inpaint(tiny_model, np.zeros((2, 32, 32, 1)), np.ones((32, 32, 1)))
