@@ -16,7 +16,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=20, help="epochs in the whole run")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--output-dir", default="runs/mnist", help="checkpoint, backup and samples")
+    parser.add_argument("--output-dir", default="runs/mnist", help="checkpoint (resumed from), history and samples")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR)")
     parser.add_argument("--data", default=None, help="an .npz with x_train instead of TFDS")

@@ -84,6 +84,18 @@ def _devices(backend):
     return [d.name for d in tf.config.list_logical_devices()]
 
 
+class FiniteFloat(click.FloatRange):
+    """A float in a range that also refuses NaN and infinity (which compare as in range)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 class InputError(click.ClickException):
     """Bad input: a one-line `Error: ...` and exit code 2, as for a bad option."""
 
@@ -146,17 +158,17 @@ def _load_checkpoint(path):
 
 
 @main.command()
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True)
 @click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
-              help="Checkpoint, backup and samples.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+              help="Checkpoint (resumed from), history and samples.")
+@click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="TFDS data directory (default: $TFDS_DATA_DIR).")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
               help="An .npz with x_train, instead of TFDS.")
-@click.option("--steps-per-epoch", type=click.IntRange(min=1), default=None, help="Cap, for quick runs.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None, help="Cap, for quick runs.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
 @click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
               help="2: one line per epoch.")
 def train(**options):
@@ -165,7 +177,7 @@ def train(**options):
     Checkpoints every epoch; run the same command again to resume.
     """
     from keras_sgm.data import DatasetUnavailableError
-    from keras_sgm.training import train_mnist
+    from keras_sgm.training import NonFiniteLossError, train_mnist
 
     output_dir = pathlib.Path(options["output_dir"])
     existing = next((p for p in [output_dir, *output_dir.parents] if p.exists()), pathlib.Path("."))
@@ -173,8 +185,10 @@ def train(**options):
         _fail(f"cannot write to {output_dir}: {existing} is not a writable folder.")
     try:
         train_mnist(**options)
-    except DatasetUnavailableError as error:
-        _fail(str(error))
+    except (DatasetUnavailableError, ValueError) as error:
+        _fail(" ".join(str(error).split()))
+    except NonFiniteLossError as error:
+        raise click.ClickException(str(error)) from None  # exit code 1: the run failed, not the input
 
 
 def _load_model(checkpoint):
@@ -227,7 +241,7 @@ GUIDANCE_HELP = "Classifier-free guidance with --digit: 0 unconditional, 1 condi
               help="Number of digits [default: 64; with --digit all, 10 per row].")
 @click.option("--digit", type=Digit(), default=None,
               help="Sample this digit (class-conditional models); 'all' writes one row per digit.")
-@click.option("--guidance", type=click.FloatRange(min=0, max=100), default=DEFAULT_GUIDANCE,
+@click.option("--guidance", type=FiniteFloat(min=0, max=100), default=DEFAULT_GUIDANCE,
               show_default=True, help=GUIDANCE_HELP)
 @click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True,
               help="heun: fast EDM Heun (35 NFE); euler: Euler-Maruyama; pc: predictor-corrector; "
@@ -325,7 +339,7 @@ def _half_mask(shape, keep):
               help="Completions to draw.")
 @click.option("--digit", type=click.IntRange(0, 9), default=None,
               help="Complete it as this digit (class-conditional models).")
-@click.option("--guidance", type=click.FloatRange(min=0, max=100), default=DEFAULT_GUIDANCE,
+@click.option("--guidance", type=FiniteFloat(min=0, max=100), default=DEFAULT_GUIDANCE,
               show_default=True, help=GUIDANCE_HELP)
 @click.option("--steps", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
               help="Euler-Maruyama steps.")
@@ -377,7 +391,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, see
 @click.option("--conditional/--unconditional", default=False, show_default=True,
               help="Sample every digit equally often with guidance, and report how many are recognised "
                    "as the requested digit (class-conditional models).")
-@click.option("--guidance", type=click.FloatRange(min=0, max=100), default=DEFAULT_GUIDANCE,
+@click.option("--guidance", type=FiniteFloat(min=0, max=100), default=DEFAULT_GUIDANCE,
               show_default=True, help="Guidance scale with --conditional.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True)
@@ -385,7 +399,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, see
               help="Also the negative log-likelihood of test digits in bits/dim.")
 @click.option("--bpd-num", type=click.IntRange(min=2, max=10_000), default=500, show_default=True,
               help="Test digits used for bits/dim.")
-@click.option("--bpd-tolerance", type=click.FloatRange(min=0, min_open=True), default=1e-5, show_default=True,
+@click.option("--bpd-tolerance", type=FiniteFloat(min=0, min_open=True), default=1e-5, show_default=True,
               help="rtol = atol of the likelihood ODE solver.")
 @click.option("--calibrate/--no-calibrate", default=False, show_default=True,
               help="Also the FID floor (train vs test digits) and ceiling (noise vs test).")

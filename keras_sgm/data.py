@@ -114,7 +114,15 @@ def load_npz_images(path, split="train"):
     import numpy as np
 
     images_key, labels_key = f"x_{split}", f"y_{split}"
-    with np.load(path) as data:
+    try:
+        archive = np.load(path)
+    except Exception as error:  # noqa: BLE001 - a bad file is a bad file, whatever numpy says
+        raise ValueError(
+            f"cannot read {path} as an .npz archive: {type(error).__name__}: {str(error)[:200]}"
+        ) from error
+    if not hasattr(archive, "files"):
+        raise ValueError(f"{path} holds a single array, not an .npz archive with `{images_key}`.")
+    with archive as data:
         if images_key not in data:
             raise ValueError(f"{path} has no `{images_key}` array (it holds {sorted(data)}).")
         images = data[images_key]

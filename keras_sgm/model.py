@@ -20,6 +20,7 @@ def _label_batch(data):
 
 
 PARAMETERIZATIONS = ("edm", "noise")
+_SEED_STATE = "seed_generator_state"
 
 
 @keras.saving.register_keras_serializable(package="keras_sgm")
@@ -415,6 +416,19 @@ class ScoreModel(TrainStep, keras.Model):
                 f"`{argument}` has float values up to {float(array.max()):g}, but float "
                 f"images must lie in [0, 1]. Divide by 255, or pass uint8 images."
             )
+
+    def save_own_variables(self, store):
+        # The training noise's RNG state is saved too, so that a resumed run
+        # draws the noise an uninterrupted one would have.
+        super().save_own_variables(store)
+        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        for index, variable in enumerate(own):
+            variable.assign(store[f"{index}"])
+        if _SEED_STATE in store.keys():  # absent from checkpoints of keras-sgm 0.1
+            self.seed_generator.state.assign(store[_SEED_STATE])
 
     def get_config(self):
         return {

@@ -1,11 +1,13 @@
 """The main job: train a score model on MNIST with checkpoints and resuming, then sample."""
 
+import math
 import os
 import pathlib
 import time
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
@@ -40,6 +42,65 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         partial = self.path.with_name(f".{self.path.stem}.partial.keras")
         self.model.save(partial)
         os.replace(partial, self.path)
+
+
+def resume_from(model, checkpoint, steps_per_epoch):
+    """Loads a training checkpoint into a compiled `model`, if there is one.
+
+    The weights, the EMA, the optimizer's moments and step count and the
+    noise RNG all come back, so training goes on as if never stopped.
+
+    Returns:
+        The number of epochs the checkpoint had finished (0 without one).
+    """
+    checkpoint = pathlib.Path(checkpoint)
+    if not checkpoint.exists():
+        return 0
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(checkpoint)
+    except Exception as error:  # noqa: BLE001 - any failure means the same to the user
+        raise ValueError(
+            f"cannot resume from {checkpoint}: {type(error).__name__}: {str(error)[:200]}. "
+            f"It is corrupted or holds another model; move it away or choose another output directory."
+        ) from error
+    return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss, before anything is saved.
+
+    It raises from the batch that went bad, so the epoch-end checkpoint
+    never writes the broken weights and the last good one stays.
+    """
+
+    def __init__(self, checkpoint):
+        super().__init__()
+        self.checkpoint = checkpoint
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if math.isfinite(loss):
+            return
+        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        kept = (
+            f"the last good checkpoint {self.checkpoint} is kept"
+            if pathlib.Path(self.checkpoint).exists()
+            else "no checkpoint had been written yet"
+        )
+        raise NonFiniteLossError(
+            f"the loss became {loss} at step {step} (epoch {self._epoch + 1}, batch {batch + 1}); "
+            f"training stopped and {kept}. Likely causes: a learning rate too high "
+            f"(try a third of it) or data with extreme or non-finite values."
+        )
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -81,13 +142,15 @@ def train_mnist(
     It writes an unconditional grid of `num_samples` digits and a grid with
     one row per digit (classifier-free guidance), both with the fast sampler.
 
-    The model is saved to `output_dir/model.keras` after every epoch and a
-    backup in `output_dir/backup` lets the same call resume where an
-    interrupted run stopped; calling it again after it finished only
-    samples again (or trains on, if `epochs` grew).
+    The model, with its optimizer and RNG state, is saved atomically to
+    `output_dir/model.keras` after every epoch, and the same call resumes
+    from it where an interrupted (even killed) run stopped; calling it again
+    after it finished only samples again (or trains on, if `epochs` grew).
+    A non-finite loss stops training with `NonFiniteLossError` and keeps the
+    last good checkpoint.
 
     Args:
-        output_dir: Where the checkpoint, the backup and the samples go.
+        output_dir: Where the checkpoint, the loss history and the samples go.
         epochs: Number of epochs in the whole run.
         batch_size: Images per training batch.
         learning_rate: Peak learning rate of Adam (warm-up, then cosine decay).
@@ -127,21 +190,24 @@ def train_mnist(
     model = ScoreModel(num_classes=10, seed=seed)
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     checkpoint = output_dir / "model.keras"
+    initial_epoch = resume_from(model, checkpoint, steps)
+    if verbose and initial_epoch:
+        print(f"resuming from {checkpoint} after epoch {initial_epoch}")
     timer = EpochTimer(steps * batch_size, verbose=bool(verbose))
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(output_dir / "backup"), delete_checkpoint=False),
+        StopOnNonFiniteLoss(checkpoint),
         AtomicCheckpoint(checkpoint),
         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
         timer,
     ]
-    model.fit(
-        **fit_data,
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    if not checkpoint.exists():  # the run had finished before: nothing new was saved
-        model.save(checkpoint)
+    if initial_epoch < epochs:
+        model.fit(
+            **fit_data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
 
     images, nfe, sample_seconds = sample(model, num_samples, seed=seed, progress=verbose == 1)
     grid = save_grid(images, output_dir / "samples.png")
