@@ -8,7 +8,7 @@ import sys
 import click
 
 import keras_sgm
-from keras_sgm.samplers import DEFAULT_GUIDANCE, SAMPLERS
+from keras_sgm.samplers import DEFAULT_GUIDANCE, HALVES, SAMPLERS, half_mask
 
 SAMPLER_NAMES = tuple(SAMPLERS)
 
@@ -291,9 +291,6 @@ def _save_npz(path, **arrays):
     os.replace(partial, path)
 
 
-KEEP_CHOICES = ("top", "bottom", "left", "right")
-
-
 def _read_png(path, shape, what):
     """A grayscale PNG as floats in [0, 1] of `shape` (h, w, 1), or a one-line error."""
     import numpy as np
@@ -316,21 +313,10 @@ def _read_png(path, shape, what):
     return np.asarray(picture.convert("L"), dtype="float32")[..., None] / 255.0
 
 
-def _half_mask(shape, keep):
-    import numpy as np
-
-    height, width, _ = shape
-    mask = np.zeros(shape, dtype="float32")
-    halves = {"top": (slice(0, height // 2), slice(None)), "bottom": (slice(height // 2, None), slice(None)),
-              "left": (slice(None), slice(0, width // 2)), "right": (slice(None), slice(width // 2, None))}
-    mask[halves[keep]] = 1.0
-    return mask
-
-
 @main.command()
 @click.option("--image", type=click.Path(dir_okay=False), required=True,
               help="The digit to complete: a grayscale PNG of the model's size (28x28 for MNIST).")
-@click.option("--keep", type=click.Choice(KEEP_CHOICES), default=None,
+@click.option("--keep", type=click.Choice(HALVES), default=None,
               help="Which half of the image is known; the rest is generated.")
 @click.option("--mask", "mask_path", type=click.Path(dir_okay=False), default=None,
               help="Instead of --keep, a PNG of the same size: white where pixels are known.")
@@ -367,7 +353,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, see
     if mask_path is not None:
         mask = (_read_png(mask_path, model.image_shape, "mask") > 0.5).astype("float32")
     else:
-        mask = _half_mask(model.image_shape, keep)
+        mask = half_mask(model.image_shape, keep)
     if not mask.any():
         _fail("the mask marks no pixel as known (known pixels are white); nothing to complete from.")
     labels = _digit_labels(model, digit, num)

@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_sgm import metrics
 from keras_sgm.likelihood import bits_per_dim
-from keras_sgm.samplers import sample
+from keras_sgm.samplers import half_mask, inpaint, sample
 
 
 def load_reference_digits(data=None, data_dir=None):
@@ -94,3 +94,38 @@ def calibration(test_images, train_images, num=10_000, seed=0, reference=None):
         "fid_ceiling": metrics.frechet_distance(metrics.classify(noise)[0], reference_features),
         "classifier_score_test": metrics.classifier_score(test_probabilities),
     }
+
+
+def inpainting_accuracy(model, images, labels, keep="top", steps=500, seed=0, batch_size=1000,
+                        progress=False):
+    """Completes digits from one known half and checks that they keep their identity.
+
+    Args:
+        model: A trained `ScoreModel` of 28x28x1 digits (used unconditionally).
+        images: Test digits, uint8 or floats in [0, 1].
+        labels: Their true labels.
+        keep: The known half (see `half_mask`).
+        steps: Euler-Maruyama steps of the inpainting sampler.
+        seed: Seed of the first batch.
+        batch_size: Digits completed at once.
+        progress: Show progress bars.
+
+    Returns:
+        A dict: `accuracy` (share of completions the classifier gives the true
+        label), `accuracy_known_half_only` (the same for the known half alone,
+        the rest black, as a baseline), `num`, `keep`, `steps`.
+    """
+    images = metrics.unit_floats(images)
+    mask = half_mask(model.image_shape, keep)
+    completed = np.concatenate([
+        inpaint(model, images[first : first + batch_size], mask, steps=steps, seed=seed + first,
+                progress=progress)[0]
+        for first in range(0, len(images), batch_size)
+    ])
+    labels = np.asarray(labels)
+
+    def accuracy(batch):
+        return float(np.mean(metrics.classify(batch)[1].argmax(axis=1) == labels))
+
+    return {"accuracy": accuracy(completed), "accuracy_known_half_only": accuracy(images * mask),
+            "num": len(images), "keep": keep, "steps": steps}

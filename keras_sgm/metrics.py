@@ -10,7 +10,7 @@ from scipy import linalg
 from keras_sgm.classifier import load_classifier
 
 
-def _unit_floats(images):
+def unit_floats(images):
     """Images as float32 in [0, 1]; uint8 0..255 is rescaled."""
     images = np.asarray(images)
     if images.dtype == np.uint8:
@@ -30,7 +30,7 @@ def classify(images, batch_size=1000):
     """
     import keras
 
-    images = _unit_floats(images)
+    images = unit_floats(images)
     if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
         raise ValueError(f"the metrics need (n, 28, 28, 1) MNIST images; got shape {images.shape}.")
     classifier = load_classifier()
@@ -124,8 +124,8 @@ def nearest_neighbour_distances(images, reference, batch_size=500):
     A memorising model gives distances far below those of real held-out
     digits to the training set.
     """
-    flat = _unit_floats(images).reshape(len(images), -1)
-    ref = _unit_floats(reference).reshape(len(reference), -1)
+    flat = unit_floats(images).reshape(len(images), -1)
+    ref = unit_floats(reference).reshape(len(reference), -1)
     ref_norms = np.sum(ref**2, axis=1)
     distances = []
     for start in range(0, len(flat), batch_size):

@@ -321,6 +321,29 @@ def probability_flow_ode(
     return driver.finish(x), nfe
 
 
+HALVES = ("top", "bottom", "left", "right")
+
+
+def half_mask(image_shape, keep):
+    """A mask that marks one half of an image as known.
+
+    Args:
+        image_shape: `(height, width, channels)`.
+        keep: Which half is known: `"top"`, `"bottom"`, `"left"` or `"right"`.
+
+    Returns:
+        A float32 array of `image_shape`, 1 on the known half and 0 elsewhere.
+    """
+    if keep not in HALVES:
+        raise ValueError(f"keep must be one of {HALVES}; got {keep!r}.")
+    height, width, _ = image_shape
+    rows = {"top": slice(0, height // 2), "bottom": slice(height // 2, None)}.get(keep, slice(None))
+    columns = {"left": slice(0, width // 2), "right": slice(width // 2, None)}.get(keep, slice(None))
+    mask = np.zeros(image_shape, dtype="float32")
+    mask[rows, columns] = 1.0
+    return mask
+
+
 def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=False):
     """Fills in the unknown pixels of `images` consistently with the known ones.
 
@@ -347,8 +370,7 @@ def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=Fal
 
     Example:
 
-    >>> mask = np.zeros((28, 28, 1)); mask[:14] = 1  # top half known
-    >>> completed, nfe = inpaint(model, test_digits[:16], mask, seed=0)
+    >>> completed, nfe = inpaint(model, test_digits[:16], half_mask((28, 28, 1), "top"), seed=0)
     """
     images = np.asarray(images, dtype="float32")
     if images.shape[1:] != tuple(model.image_shape):

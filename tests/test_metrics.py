@@ -3,6 +3,8 @@ import pytest
 from scipy import linalg
 
 from keras_sgm import metrics
+from keras_sgm.evaluation import inpainting_accuracy
+from tests.analytic import GaussianDataScore
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
@@ -58,3 +60,13 @@ def test_fid_orders_quality(digits, test_digits):
     noise = rng.rand(*real.shape)
     distances = [metrics.frechet_distance(metrics.classify(x)[0], reference) for x in (real, noisy, noise)]
     assert distances[0] < distances[1] < distances[2]
+
+
+def test_inpainting_accuracy_of_a_model_that_knows_each_digit(test_digits):
+    # A point mass at each true digit: any consistent completion restores it exactly.
+    images, labels = test_digits[0][:64], test_digits[1][:64]
+    oracle = GaussianDataScore(images.astype("float32") / 255.0, 0.0, image_shape=(28, 28, 1))
+    report = inpainting_accuracy(oracle, images, labels, keep="top", steps=200, batch_size=64)
+    full_digits = float(np.mean(metrics.classify(images)[1].argmax(axis=1) == labels))
+    assert report["accuracy"] == pytest.approx(full_digits, abs=1 / 64)
+    assert report["accuracy_known_half_only"] < report["accuracy"]

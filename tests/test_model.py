@@ -10,8 +10,13 @@ from keras_sgm import ScoreModel
 from tests.conftest import small_model, to_numpy
 
 
-def test_train_step_loss_equals_the_formula_with_the_same_noise(digits):
-    model = small_model(seed=3)
+def _marginal_std(t):
+    return np.sqrt((25.0 ** (2 * t) - 1) / (2 * math.log(25.0)))
+
+
+@pytest.mark.parametrize("noise_distribution", ["lognormal", "uniform"])
+def test_train_step_loss_equals_the_formula_with_the_same_noise(digits, noise_distribution):
+    model = small_model(seed=3, noise_distribution=noise_distribution)
     images = digits[0][:16]
     weights_before = model.network.get_weights()
     state_before = to_numpy(model.seed_generator.state)
@@ -21,9 +26,14 @@ def test_train_step_loss_equals_the_formula_with_the_same_noise(digits):
     # Replay the model's random draws from a generator in the same state.
     replay = keras.random.SeedGenerator(0)
     replay.state.assign(state_before)
-    t = to_numpy(keras.random.uniform((16,), minval=model.eps, maxval=1.0, seed=replay))
+    if noise_distribution == "uniform":
+        t = to_numpy(keras.random.uniform((16,), minval=model.eps, maxval=1.0, seed=replay))
+    else:
+        sigma = np.exp(-1.2 + 1.2 * to_numpy(keras.random.normal((16,), seed=replay)).astype("float64"))
+        sigma = np.clip(sigma, _marginal_std(model.eps), _marginal_std(1.0))
+        t = np.log1p(2 * math.log(25.0) * sigma**2) / (2 * math.log(25.0))
     z = to_numpy(keras.random.normal(images.shape, seed=replay))
-    std = np.sqrt((25.0 ** (2 * t) - 1) / (2 * math.log(25.0)))[:, None, None, None]
+    std = _marginal_std(t)[:, None, None, None]
     x0 = images.astype("float32") / 255.0
     network = keras.models.clone_model(model.network)
     network.set_weights(weights_before)

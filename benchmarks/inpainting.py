@@ -1,0 +1,44 @@
+"""How often an inpainted digit keeps its true label, as a markdown table.
+
+    KERAS_BACKEND=jax python benchmarks/inpainting.py --data mnist.npz --num 1000 --steps 100 500
+
+Keeps one half of each test digit, generates the other half (unconditionally)
+and asks the shipped classifier for the label. The known half alone, the
+rest black, is the baseline the completion should beat.
+"""
+
+import argparse
+
+import keras
+
+from keras_sgm import load_pretrained
+from keras_sgm.data import load_mnist, load_npz_images
+from keras_sgm.evaluation import inpainting_accuracy
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", help="a .keras file; the pretrained model when unset")
+    parser.add_argument("--data", help="mnist.npz; TFDS when unset")
+    parser.add_argument("--num", type=int, default=1000)
+    parser.add_argument("--keep", default="top")
+    parser.add_argument("--steps", type=int, nargs="+", default=[500])
+    args = parser.parse_args()
+
+    model = keras.saving.load_model(args.checkpoint, compile=False) if args.checkpoint else load_pretrained()
+    if args.data:
+        images, labels = load_npz_images(args.data, "test")
+    else:
+        batch = next(iter(load_mnist("test", batch_size=10_000, shuffle=False)))
+        images, labels = batch[0].numpy(), batch[1].numpy()
+    images, labels = images[: args.num], labels[: args.num]
+    print("| known half | steps | completed digit keeps its label | known half alone |")
+    print("| --- | --- | --- | --- |")
+    for steps in args.steps:
+        report = inpainting_accuracy(model, images, labels, keep=args.keep, steps=steps)
+        print(f"| {args.keep} | {steps} | {report['accuracy']:.3f} | {report['accuracy_known_half_only']:.3f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

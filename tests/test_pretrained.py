@@ -1,0 +1,75 @@
+"""The pretrained model that ships in the package.
+
+`python -m tests.test_pretrained` rewrites the reference outputs after the
+shipped weights change (run it on any backend; the test checks all three).
+"""
+
+import pathlib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import keras_sgm
+from keras_sgm import metrics
+from keras_sgm.cli import main
+from keras_sgm.pretrained import PRETRAINED
+from keras_sgm.samplers import sample
+from tests.conftest import to_numpy
+
+REFERENCE = pathlib.Path(__file__).parent / "data" / "pretrained_outputs.npz"
+
+
+def probe_inputs():
+    """Fixed noisy digits, times and labels (the "no label" token included)."""
+    rng = np.random.default_rng(0)
+    images = rng.random((11, 28, 28, 1), dtype=np.float32)
+    times = np.linspace(0.05, 1.0, 11, dtype=np.float32)
+    labels = np.arange(11, dtype=np.int32)
+    return images, times, labels
+
+
+def probe_outputs(model):
+    images, times, labels = probe_inputs()
+    std = to_numpy(model.schedule.marginal_std(times))[:, None, None, None]
+    # sigma^2 s = D - x is of order one at every noise level.
+    return to_numpy(model.score(images, times, labels=labels)) * std**2
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    return keras_sgm.load_pretrained()
+
+
+def test_the_shipped_model_fits_the_size_budget(pretrained):
+    assert PRETRAINED.stat().st_size <= 10 * 2**20
+    assert pretrained.num_classes == 10 and pretrained.image_shape == (28, 28, 1)
+
+
+def test_the_shipped_model_gives_the_same_outputs_on_every_backend(pretrained):
+    expected = np.load(REFERENCE)["outputs"]
+    np.testing.assert_allclose(probe_outputs(pretrained), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_requested_digits_are_recognised(pretrained):
+    digits = np.repeat(np.arange(10), 100)
+    images, nfe, _ = sample(pretrained, len(digits), labels=digits, seed=0)
+    _, probabilities = metrics.classify(images)
+    recognised = probabilities.argmax(axis=1) == digits
+    per_digit = recognised.reshape(10, 100).mean(axis=1)
+    assert nfe <= 35
+    assert per_digit.min() >= 0.95, f"share recognised per digit: {per_digit}"
+
+
+def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["sample", "--digit", "all", "--out", "grid.png", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))
+
+
+if __name__ == "__main__":
+    np.savez_compressed(REFERENCE, outputs=probe_outputs(keras_sgm.load_pretrained()))
+    print(f"wrote {REFERENCE}")
