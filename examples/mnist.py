@@ -1,6 +1,6 @@
 """Train a score-based model on MNIST and sample a grid of digits.
 
-    KERAS_BACKEND=jax python examples/mnist.py --epochs 20 --output-dir runs/mnist
+    KERAS_BACKEND=jax python examples/mnist.py --epochs 16 --output-dir runs/mnist
 
 Offline, point TensorFlow Datasets at a prepared copy of MNIST first:
 `export TFDS_DATA_DIR=../shared/tfds`. Interrupt it at any time and run the
@@ -12,15 +12,22 @@ import argparse
 from keras_sgm.training import train_mnist
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=20, help="epochs in the whole run")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=positive_int, default=16, help="epochs in the whole run")
+    parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--output-dir", default="runs/mnist", help="checkpoint (resumed from), history and samples")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--data-dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR)")
     parser.add_argument("--data", default=None, help="an .npz with x_train instead of TFDS")
-    parser.add_argument("--steps-per-epoch", type=int, default=None, help="cap, for quick runs")
+    parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap, for quick runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="2: one line per epoch")
     args = parser.parse_args()

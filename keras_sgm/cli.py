@@ -158,7 +158,7 @@ def _load_checkpoint(path):
 
 
 @main.command()
-@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=20, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=16, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True)
 @click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
               help="Checkpoint (resumed from), history and samples.")

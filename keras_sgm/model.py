@@ -269,6 +269,8 @@ class ScoreModel(TrainStep, keras.Model):
         Returns:
             The scalar `mean_b sum_pixels (s(x0 + sigma(t) z, t) sigma(t) + z)^2`.
         """
+        images = ops.convert_to_tensor(images, "float32")
+        times = ops.convert_to_tensor(times, "float32")
         std = ops.reshape(self.schedule.marginal_std(times), (-1, 1, 1, 1))
         score = self._score(
             self.network,

@@ -127,7 +127,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def train_mnist(
     output_dir="runs/mnist",
-    epochs=20,
+    epochs=16,
     batch_size=128,
     learning_rate=1e-3,
     data_dir=None,
