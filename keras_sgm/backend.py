@@ -154,6 +154,7 @@ def compile_stateful(fn, variables):
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
+        _quiet_retracing_warnings()
         return tf.function(fn, reduce_retracing=True)
 
     import torch
@@ -163,6 +164,23 @@ def compile_stateful(fn, variables):
             return fn(*args)
 
     return call
+
+
+class _DropRetracingWarnings:
+    """Each sampler call compiles its own closures on purpose; TensorFlow
+    counts those as retracing of one function and warns after five calls."""
+
+    @staticmethod
+    def filter(record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing_warnings():
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _DropRetracingWarnings) for f in logger.filters):
+        logger.addFilter(_DropRetracingWarnings())
 
 
 def input_gradient(fn, x):

@@ -86,9 +86,9 @@ def test_sample_draws_the_requested_labels_batch_by_batch(conditional):
     labels = np.array([0, 1, 2, 3, 4])
     together, _, _ = sample(conditional, 5, steps=2, labels=labels, batch_size=5)
     in_pieces, _, _ = sample(conditional, 5, steps=2, labels=labels, batch_size=2)
-    np.testing.assert_allclose(together[:2], in_pieces[:2], atol=1e-5)
+    np.testing.assert_allclose(together[:2], in_pieces[:2], atol=1e-4)  # kernels vary with the batch size
     single, _, _ = sample(conditional, 2, steps=2, labels=0, batch_size=2)
-    np.testing.assert_allclose(single[:1], together[:1], atol=1e-5)
+    np.testing.assert_allclose(single[:1], together[:1], atol=1e-4)
 
 
 def test_bad_labels_get_clear_errors(conditional, digits):
