@@ -216,12 +216,12 @@ class Digit(click.ParamType):
         self.fail(f"{value!r} is not a digit 0-9 or 'all'.", param, ctx)
 
 
-def _digit_labels(model, digit, num):
+def _digit_labels(model, digit, num, option="--digit"):
     """Labels for `--digit` (None, one digit or `all`), after checking the model takes them."""
     if digit is None:
         return None
     if model.num_classes is None:
-        _fail("--digit needs a class-conditional model; this checkpoint is unconditional.")
+        _fail(f"{option} needs a class-conditional model; this checkpoint is unconditional.")
     import numpy as np
 
     if digit == "all":
@@ -411,7 +411,7 @@ def evaluate(checkpoint, num, sampler, steps, conditional, guidance, seed, batch
         _fail(f"{checkpoint} generates {model.image_shape} images; the metrics are for 28x28x1 MNIST.")
     labels = None
     if conditional:
-        labels = _digit_labels(model, "all", -(-num // 10))[:num]
+        labels = _digit_labels(model, "all", -(-num // 10), "--conditional")[:num]
     try:
         test_images, train_images = load_reference_digits(data, data_dir)
     except (DatasetUnavailableError, ValueError) as error:

@@ -252,3 +252,17 @@ def test_a_checkpoint_for_another_image_shape_is_refused(digit_png, tmp_path):
                               "--out", tmp_path / "i.png"), "grayscale model")
     assert_usage_error(invoke("evaluate", "--checkpoint", path, "--data", FIXTURE,
                               "--json", tmp_path / "e.json"), "28x28x1")
+
+
+def test_evaluate_conditional_reports_how_often_the_requested_digit_is_drawn(conditional_checkpoint, tmp_path):
+    import json
+
+    out = tmp_path / "eval.json"
+    result = invoke("evaluate", "--checkpoint", conditional_checkpoint, "--num", 200, "--steps", 2,
+                    "--conditional", "--guidance", 1.5, "--data", FIXTURE, "--json", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert 0.0 <= report["label_accuracy"] <= 1.0 and report["guidance"] == 1.5
+    assert "recognised as the requested digit" in result.output
+    assert_usage_error(invoke("evaluate", "--checkpoint", conditional_checkpoint.parent / "missing.keras",
+                              "--conditional", "--json", tmp_path / "e.json"), "does not exist")
