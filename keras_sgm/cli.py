@@ -231,6 +231,15 @@ def _digit_labels(model, digit, num, option="--digit"):
     return np.full(num, digit)
 
 
+CHURN_HELP = "heun only: EDM's S_churn, fresh noise at every step (0: deterministic; try 10)."
+
+
+def _churn_option(sampler, churn):
+    if churn and sampler != "heun":
+        _fail(f"--churn applies to the heun sampler only, not {sampler}.")
+    return {"churn": churn} if churn else {}
+
+
 CHECKPOINT_HELP = "A .keras file saved by keras-sgm (default: the pretrained MNIST model)."
 GUIDANCE_HELP = "Classifier-free guidance with --digit: 0 unconditional, 1 conditional, >1 sharper."
 
@@ -248,13 +257,14 @@ GUIDANCE_HELP = "Classifier-free guidance with --digit: 0 unconditional, 1 condi
                    "ode: probability-flow ODE (adaptive, or Heun with --steps).")
 @click.option("--steps", type=click.IntRange(min=1, max=100_000), default=None,
               help="Sampler steps (default: heun 18, euler 500, pc 500, ode adaptive).")
+@click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True, help=CHURN_HELP)
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=256, show_default=True,
               help="Digits generated at once.")
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
 @click.option("--npz", type=click.Path(), default=None, help="Also write the raw images to this .npz.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def sample(checkpoint, num, digit, guidance, sampler, steps, seed, batch_size, out, npz, progress):
+def sample(checkpoint, num, digit, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
     """Sample digits and write them as a PNG grid.
 
     With no --checkpoint it uses the pretrained MNIST model, so
@@ -265,6 +275,7 @@ def sample(checkpoint, num, digit, guidance, sampler, steps, seed, batch_size, o
     from keras_sgm.images import save_grid
     from keras_sgm.samplers import sample as draw
 
+    options = _churn_option(sampler, churn)
     out = _writable_file(out, ".png")
     npz = _writable_file(npz, ".npz") if npz else None
     model = _load_model(checkpoint)
@@ -272,7 +283,7 @@ def sample(checkpoint, num, digit, guidance, sampler, steps, seed, batch_size, o
     labels = _digit_labels(model, digit, num)
     total = num if labels is None else len(labels)
     images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels,
-                                guidance=guidance, progress=progress)
+                                guidance=guidance, progress=progress, **options)
     save_grid(images, out, columns=num if digit == "all" else None)
     if npz:
         _save_npz(npz, images=images, **({} if labels is None else {"labels": labels}))
@@ -374,6 +385,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, see
 @click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True)
 @click.option("--steps", type=click.IntRange(min=1, max=100_000), default=None,
               help="Sampler steps (its default if unset).")
+@click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True, help=CHURN_HELP)
 @click.option("--conditional/--unconditional", default=False, show_default=True,
               help="Sample every digit equally often with guidance, and report how many are recognised "
                    "as the requested digit (class-conditional models).")
@@ -396,7 +408,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, see
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def evaluate(checkpoint, num, sampler, steps, conditional, guidance, seed, batch_size, bpd, bpd_num,
+def evaluate(checkpoint, num, sampler, steps, churn, conditional, guidance, seed, batch_size, bpd, bpd_num,
              bpd_tolerance, calibrate, data, data_dir, json_path, progress):
     """Sample digits and score them: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
@@ -405,6 +417,7 @@ def evaluate(checkpoint, num, sampler, steps, conditional, guidance, seed, batch
     from keras_sgm.data import DatasetUnavailableError
     from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
 
+    options = _churn_option(sampler, churn)
     json_path = _writable_file(json_path, ".json")
     model = _load_model(checkpoint)
     if model.image_shape != (28, 28, 1):
@@ -420,7 +433,8 @@ def evaluate(checkpoint, num, sampler, steps, conditional, guidance, seed, batch
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
-                               reference=reference, labels=labels, guidance=guidance, progress=progress)
+                               reference=reference, labels=labels, guidance=guidance, progress=progress,
+                               **options)
     if calibrate:
         report.update(calibration(test_images, train_images, reference=reference))
     json_path.write_text(json.dumps(report, indent=1))
@@ -431,7 +445,8 @@ def evaluate(checkpoint, num, sampler, steps, conditional, guidance, seed, batch
 def format_report(report):
     """A markdown table of an evaluation report."""
     rows = [
-        ("sampler", f"{report['sampler']} ({report['nfe']} NFE)"),
+        ("sampler", f"{report['sampler']} ({report['nfe']} NFE"
+                    + (f", churn {report['churn']:g})" if report.get("churn") else ")")),
         ("samples", f"{report['num']} in {report['seconds']:.1f} s"),
         ("FID (classifier features)", f"{report['fid']:.3f}"),
         ("KID", f"{report['kid']:.5f} +- {report['kid_std']:.5f}"),

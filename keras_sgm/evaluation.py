@@ -32,7 +32,7 @@ def load_reference_digits(data=None, data_dir=None):
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
                    seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
-                   labels=None, guidance=1.0, progress=False):
+                   labels=None, guidance=1.0, progress=False, **options):
     """Samples `num` digits and scores them against the test digits.
 
     Args:
@@ -51,6 +51,7 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
             samples unconditionally.
         guidance: Classifier-free guidance scale with `labels`.
         progress: Show progress bars.
+        **options: Further keyword arguments of the sampler (`churn`).
 
     Returns:
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
@@ -60,8 +61,9 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
     """
     reference_features, _ = reference if reference is not None else metrics.classify(test_images)
     images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, labels=labels,
-                                  guidance=guidance, progress=progress)
-    report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2)}
+                                  guidance=guidance, progress=progress, **options)
+    report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2),
+              **options}
     report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels))
     if labels is not None:
         report["guidance"] = guidance

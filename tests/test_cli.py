@@ -266,3 +266,12 @@ def test_evaluate_conditional_reports_how_often_the_requested_digit_is_drawn(con
     assert "recognised as the requested digit" in result.output
     assert_usage_error(invoke("evaluate", "--checkpoint", conditional_checkpoint.parent / "missing.keras",
                               "--conditional", "--json", tmp_path / "e.json"), "does not exist")
+
+
+def test_churn_is_for_the_heun_sampler(checkpoint, tmp_path):
+    out = tmp_path / "g.png"
+    result = invoke("sample", "--checkpoint", checkpoint, "--num", 2, "--steps", 2, "--churn", 10,
+                    "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--sampler", "euler", "--churn", 10,
+                              "--out", out), "heun sampler only")

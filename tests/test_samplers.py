@@ -147,3 +147,17 @@ def test_inpainting_rejects_a_mask_or_images_of_the_wrong_shape(tiny_model):
         inpaint(tiny_model, np.zeros((2, 28, 28, 1)), np.ones((14, 28, 1)))
     with pytest.raises(ValueError, match=r"\(batch, 28, 28, 1\)"):
         inpaint(tiny_model, np.zeros((2, 32, 32, 1)), np.ones((32, 32, 1)))
+
+
+def test_stochastic_edm_heun_recovers_a_gaussian_and_is_seeded():
+    model = GaussianDataScore(0.5, 0.1)
+    images, nfe = edm_heun(model, 1024, steps=50, churn=5.0, seed=0)
+    assert nfe == 99
+    assert abs(images.mean() - 0.5) < 0.005
+    assert images.std() == pytest.approx(0.1, rel=0.03)
+    again, _ = edm_heun(model, 1024, steps=50, churn=5.0, seed=0)
+    deterministic, _ = edm_heun(model, 1024, steps=50, seed=0)
+    np.testing.assert_array_equal(images, again)
+    assert np.abs(images - deterministic).max() > 0.01
+    with pytest.raises(ValueError, match="churn"):
+        edm_heun(model, 2, churn=-1.0)
