@@ -2,6 +2,7 @@
 
 import os
 import socket
+import zipfile
 
 # Where TFDS downloads MNIST from; probed first so that an offline machine
 # fails in seconds instead of after minutes of download retries.
@@ -114,6 +115,10 @@ def load_npz_images(path, split="train"):
     import numpy as np
 
     images_key, labels_key = f"x_{split}", f"y_{split}"
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path} is not an .npz archive (numpy.savez's zip format) with `{images_key}`."
+        )
     try:
         archive = np.load(path)
     except Exception as error:  # noqa: BLE001 - a bad file is a bad file, whatever numpy says

@@ -165,7 +165,6 @@ def train_mnist(
         A dict with the model, the paths written and the epoch times.
     """
     output_dir = pathlib.Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     if data is not None:
         images, labels = load_npz_images(data)
         batches = len(images) // batch_size
@@ -186,6 +185,7 @@ def train_mnist(
         # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
         fit_data = {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}
 
+    output_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     keras.utils.set_random_seed(seed)
     model = ScoreModel(num_classes=10, seed=seed)
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
