@@ -3,7 +3,8 @@
 #   bash benchmarks/pretrained_quality.sh [mnist.npz] [output folder]
 # Offline, pass ../shared/data/mnist.npz; otherwise TFDS provides the digits.
 # NUM (default 10000) sets the samples per evaluation, REFERENCE_NUM (default 1000)
-# those of the 500-step Euler-Maruyama reference, which costs 14x more per digit.
+# those of the 500-step Euler-Maruyama reference, which costs 14x more per digit;
+# GUIDANCE (default 2) the guidance of the conditional evaluation.
 set -euo pipefail
 DATA=${1:-}
 OUT=${2:-runs/pretrained_quality}
@@ -16,10 +17,10 @@ data_option=()
 run() { echo "+ $*" >&2; "$@"; }
 run keras-sgm evaluate --num "$NUM" --sampler heun --calibrate --bpd --bpd-num 100 --bpd-tolerance 1e-4 \
     "${data_option[@]}" --json "$OUT/heun.json" --no-progress
-run keras-sgm evaluate --num "$NUM" --sampler heun --conditional "${data_option[@]}" \
-    --json "$OUT/heun_conditional.json" --no-progress
 run keras-sgm evaluate --num "$REFERENCE_NUM" --sampler heun "${data_option[@]}" \
     --json "$OUT/heun_small.json" --no-progress
 run keras-sgm evaluate --num "$REFERENCE_NUM" --sampler euler "${data_option[@]}" \
     --json "$OUT/euler500_small.json" --no-progress
 run python benchmarks/inpainting.py "${data_option[@]}" --num "${INPAINT_NUM:-500}" --steps 100 500
+run keras-sgm evaluate --num "$NUM" --sampler heun --conditional --guidance "${GUIDANCE:-2}" "${data_option[@]}" \
+    --json "$OUT/heun_conditional.json" --no-progress
