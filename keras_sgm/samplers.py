@@ -473,8 +473,9 @@ SAMPLERS = {
 """Sampler functions by the name the command line uses."""
 
 
-DEFAULT_GUIDANCE = 2.0
-"""Guidance scale used when a digit is asked for: `s(x) + 2 (s(x | y) - s(x))`."""
+DEFAULT_GUIDANCE = 6.0
+"""Guidance scale used when a digit is asked for: `s(x) + 6 (s(x | y) - s(x))`, the best
+of 1, 2, 3, 4 and 6 for the shipped model (share of samples recognised as the digit)."""
 
 
 def sample(
