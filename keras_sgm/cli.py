@@ -141,8 +141,6 @@ def _load_checkpoint(path):
     path = pathlib.Path(path)
     if not path.exists():
         _fail(f"the checkpoint {path} does not exist.")
-    if path.is_dir():
-        _fail(f"the checkpoint {path} is a directory; give the .keras file inside it.")
     if not zipfile.is_zipfile(path):
         _fail(f"{path} is not a .keras file (those are zip archives): it is truncated, corrupted "
               f"or of another format. Use an earlier checkpoint or save the model again.")

@@ -125,8 +125,6 @@ def load_npz_images(path, split="train"):
         raise ValueError(
             f"cannot read {path} as an .npz archive: {type(error).__name__}: {str(error)[:200]}"
         ) from error
-    if not hasattr(archive, "files"):
-        raise ValueError(f"{path} holds a single array, not an .npz archive with `{images_key}`.")
     with archive as data:
         if images_key not in data:
             raise ValueError(f"{path} has no `{images_key}` array (it holds {sorted(data)}).")
