@@ -29,6 +29,8 @@ def main():
     parser.add_argument("--data", default=None, help="an .npz with x_train instead of TFDS")
     parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap, for quick runs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init-weights", default=None,
+                        help="start from a saved ScoreModel's weights ('pretrained': the shipped one)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="2: one line per epoch")
     args = parser.parse_args()
     train_mnist(
@@ -40,6 +42,7 @@ def main():
         data=args.data,
         steps_per_epoch=args.steps_per_epoch,
         seed=args.seed,
+        init_weights=args.init_weights,
         verbose=args.verbose,
     )
 

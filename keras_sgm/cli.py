@@ -167,6 +167,8 @@ def _load_checkpoint(path):
               help="An .npz with x_train, instead of TFDS.")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None, help="Cap, for quick runs.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@click.option("--init-weights", default=None,
+              help="Start from a saved model's weights ('pretrained': the shipped one), fresh optimizer.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
               help="2: one line per epoch.")
 def train(**options):

@@ -33,11 +33,16 @@ class ScoreModel(TrainStep, keras.Model):
 
         mean over the batch of sum over pixels of (s(x0 + sigma(t) z, t) sigma(t) + z)^2.
 
-    By default the noise level is drawn log-normal, `ln sigma ~ N(-1.2, 1.2^2)`
-    (EDM), and `t` is the time with that `sigma(t)`: it spends the training
-    on the noise levels where digits take shape. `noise_distribution="uniform"`
-    draws `t ~ U(eps, 1)` as in the score-SDE tutorial, which puts half of
-    the updates on `sigma > 1.9` and only 9% on `sigma < 0.3`.
+    By default the noise level is drawn log-normal, `ln sigma ~ N(-0.6, 1.6^2)`,
+    and `t` is the time with that `sigma(t)`. This is wider and higher than
+    EDM's `N(-1.2, 1.2^2)`: EDM pairs its distribution with a loss weight that
+    stays constant at large sigma, whereas the sigma(t)-weighted loss here
+    weighs an error in the denoised image by `1 / sigma^2`, so large noise
+    levels, where a digit's class and shape are decided, need more of the
+    draws (35% above sigma = 1 against EDM's 16%; 35% stay below 0.3 for the
+    fine strokes). `noise_distribution="uniform"` draws `t ~ U(eps, 1)` as in
+    the score-SDE tutorial, which puts half of the updates on `sigma > 1.9`
+    and only 9% on `sigma < 0.3`.
 
     The network's raw output `F` becomes the score `s` through a
     preconditioning. With `"edm"` (Karras et al. 2022) the network sees
@@ -98,8 +103,8 @@ class ScoreModel(TrainStep, keras.Model):
         sigma_data=0.5,
         label_dropout=0.1,
         noise_distribution="lognormal",
-        log_sigma_mean=-1.2,
-        log_sigma_std=1.2,
+        log_sigma_mean=-0.6,
+        log_sigma_std=1.6,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -67,6 +67,38 @@ def resume_from(model, checkpoint, steps_per_epoch):
     return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
 
 
+def start_from(model, weights):
+    """Copies the network weights of a saved `ScoreModel` into `model`.
+
+    The source's inference weights (its EMA, when it has one) become both
+    the network and the EMA of `model`; the optimizer starts fresh. This
+    fine-tunes a trained model, the shipped one included.
+
+    Args:
+        model: The `ScoreModel` to initialise.
+        weights: Path of a `.keras` file saved from a `ScoreModel`, or
+            `"pretrained"` for the shipped model.
+    """
+    from keras_sgm.pretrained import load_pretrained
+
+    try:
+        source = (
+            load_pretrained()
+            if str(weights) == "pretrained"
+            else keras.saving.load_model(weights, compile=False)
+        )
+        values = source.inference_network.get_weights()
+        model.network.set_weights(values)
+    except Exception as error:  # noqa: BLE001 - any failure means the same to the user
+        raise ValueError(
+            f"cannot start from {weights}: {type(error).__name__}: {str(error)[:200]}. "
+            f"It must be a .keras file saved from a ScoreModel of the same architecture "
+            f"(28x28x1 digits, 10 classes), or 'pretrained'."
+        ) from error
+    if model.ema_network is not None:
+        model.ema_network.set_weights(values)
+
+
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss."""
 
@@ -135,6 +167,7 @@ def train_mnist(
     steps_per_epoch=None,
     num_samples=64,
     seed=0,
+    init_weights=None,
     verbose=1,
 ):
     """Trains the default class-conditional score model on MNIST, then samples.
@@ -159,6 +192,9 @@ def train_mnist(
         steps_per_epoch: Cap on the steps per epoch (for quick runs).
         num_samples: Digits in the sample grid.
         seed: Seed of the weights, the training noise and the samples.
+        init_weights: Start from the weights of this saved `ScoreModel`
+            (or `"pretrained"`, the shipped one) instead of random ones,
+            with a fresh optimizer; ignored when resuming a checkpoint.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
     Returns:
@@ -193,6 +229,10 @@ def train_mnist(
     initial_epoch = resume_from(model, checkpoint, steps)
     if verbose and initial_epoch:
         print(f"resuming from {checkpoint} after epoch {initial_epoch}")
+    elif init_weights is not None:
+        start_from(model, init_weights)
+        if verbose:
+            print(f"starting from the weights of {init_weights}")
     timer = EpochTimer(steps * batch_size, verbose=bool(verbose))
     callbacks = [
         StopOnNonFiniteLoss(checkpoint),

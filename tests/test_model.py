@@ -29,7 +29,7 @@ def test_train_step_loss_equals_the_formula_with_the_same_noise(digits, noise_di
     if noise_distribution == "uniform":
         t = to_numpy(keras.random.uniform((16,), minval=model.eps, maxval=1.0, seed=replay))
     else:
-        sigma = np.exp(-1.2 + 1.2 * to_numpy(keras.random.normal((16,), seed=replay)).astype("float64"))
+        sigma = np.exp(-0.6 + 1.6 * to_numpy(keras.random.normal((16,), seed=replay)).astype("float64"))
         sigma = np.clip(sigma, _marginal_std(model.eps), _marginal_std(1.0))
         t = np.log1p(2 * math.log(25.0) * sigma**2) / (2 * math.log(25.0))
     z = to_numpy(keras.random.normal(images.shape, seed=replay))

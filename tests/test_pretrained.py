@@ -16,7 +16,8 @@ from keras_sgm import metrics
 from keras_sgm.cli import main
 from keras_sgm.pretrained import PRETRAINED
 from keras_sgm.samplers import DEFAULT_GUIDANCE, sample
-from tests.conftest import to_numpy
+from keras_sgm.training import start_from
+from tests.conftest import small_model, to_numpy
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "pretrained_outputs.npz"
 
@@ -75,6 +76,33 @@ def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     assert grid.shape == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))
+
+
+def test_fine_tuning_starts_from_the_shipped_weights(pretrained):
+    model = keras_sgm.ScoreModel(num_classes=10, seed=1)
+    assert not np.allclose(probe_outputs(model), probe_outputs(pretrained), atol=1e-2)
+    start_from(model, "pretrained")
+    np.testing.assert_allclose(probe_outputs(model), probe_outputs(pretrained), rtol=1e-5, atol=1e-5)
+    # The trained network, not only the EMA that sampling reads, holds them.
+    for trained, shipped in zip(model.network.get_weights(), pretrained.inference_network.get_weights()):
+        np.testing.assert_array_equal(trained, shipped)
+
+
+def test_fine_tuning_refuses_weights_of_another_architecture(tmp_path):
+    other = tmp_path / "small.keras"
+    small_model(num_classes=10).save(other)
+    model = keras_sgm.ScoreModel(num_classes=10, seed=1)
+    before = model.network.get_weights()
+    with pytest.raises(ValueError, match="same architecture"):
+        start_from(model, other)
+    for kept, original in zip(model.network.get_weights(), before):
+        np.testing.assert_array_equal(kept, original)
+    result = CliRunner().invoke(
+        main, ["train", "--init-weights", str(other), "--output-dir", str(tmp_path / "run"),
+               "--data", str(pathlib.Path(__file__).parent / "data" / "mnist_fixture.npz")]
+    )
+    assert result.exit_code == 2 and "cannot start from" in result.output, result.output
+    assert not (tmp_path / "run" / "model.keras").exists()
 
 
 if __name__ == "__main__":
