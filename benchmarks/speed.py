@@ -1,6 +1,6 @@
 """Training and sampling throughput of the default model on the active backend.
 
-    KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--json out.json]
+    KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--json out.json]
 
 Training: img/s of `model.fit` at batch 128 on random digits. Sampling:
 img*NFE/s of the EDM Heun sampler at batch 64 (images times network
@@ -37,11 +37,13 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--sample-batch", type=int, default=64)
     parser.add_argument("--sample-steps", type=int, default=18)
+    parser.add_argument("--mixed-precision", action="store_true", help="the mixed_bfloat16 policy")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
     images = np.random.RandomState(0).randint(0, 256, (args.steps * args.batch_size, 28, 28, 1), "uint8")
-    model = keras_sgm.ScoreModel(seed=0)
+    network = keras_sgm.build_unet(dtype="mixed_bfloat16" if args.mixed_precision else None)
+    model = keras_sgm.ScoreModel(network, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-4))
     train_seconds = median_seconds(
         lambda: model.fit(images, batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0),
@@ -52,7 +54,7 @@ def main():
         lambda: edm_heun(model, args.sample_batch, steps=args.sample_steps, seed=0), args.repeats
     )
     result = {
-        "backend": keras.backend.backend(),
+        "backend": keras.backend.backend() + (" bfloat16" if args.mixed_precision else ""),
         "parameters": model.network.count_params(),
         "train_images_per_s": len(images) / train_seconds,
         "sample_image_nfe_per_s": args.sample_batch * nfe / sample_seconds,

@@ -31,6 +31,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--init-weights", default=None,
                         help="start from a saved ScoreModel's weights ('pretrained': the shipped one)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="bfloat16 arithmetic with float32 weights (GPUs)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="2: one line per epoch")
     args = parser.parse_args()
     train_mnist(
@@ -43,6 +45,7 @@ def main():
         steps_per_epoch=args.steps_per_epoch,
         seed=args.seed,
         init_weights=args.init_weights,
+        mixed_precision=args.mixed_precision,
         verbose=args.verbose,
     )
 

@@ -169,6 +169,8 @@ def _load_checkpoint(path):
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
 @click.option("--init-weights", default=None,
               help="Start from a saved model's weights ('pretrained': the shipped one), fresh optimizer.")
+@click.option("--mixed-precision/--float32", default=False, show_default=True,
+              help="bfloat16 arithmetic with float32 weights (GPUs); a run may resume either way.")
 @click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
               help="2: one line per epoch.")
 def train(**options):

@@ -30,6 +30,9 @@ class GaussianFourierFeatures(keras.layers.Layer):
     """
 
     def __init__(self, embed_dim, scale=30.0, seed=0, **kwargs):
+        # Times stay float32 under a mixed policy: in bfloat16, t = 0.51 is off by
+        # 1e-3, which moves the fastest sinusoids by a third of a radian.
+        kwargs["autocast"] = False
         super().__init__(**kwargs)
         if embed_dim <= 0 or embed_dim % 2:
             raise ValueError(
@@ -50,10 +53,11 @@ class GaussianFourierFeatures(keras.layers.Layer):
         )
 
     def call(self, times):
-        angles = (
-            2.0 * math.pi * ops.expand_dims(ops.cast(times, self.compute_dtype), -1)
-        ) * ops.cast(self.frequencies, self.compute_dtype)
-        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        angles = (2.0 * math.pi * ops.expand_dims(ops.cast(times, "float32"), -1)) * ops.cast(
+            self.frequencies, "float32"
+        )
+        features = ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+        return ops.cast(features, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.embed_dim)

@@ -246,7 +246,8 @@ class ScoreModel(TrainStep, keras.Model):
         c_in, c_out, c_drop = self._preconditioning(std)
         inputs = [c_in * images, times] + ([] if labels is None else [labels])
         # s = (D - x) / sigma^2 with D = c_skip x + c_out F, written without x - x.
-        return (c_out * network(inputs) - c_drop * images) / ops.square(std)
+        output = ops.cast(network(inputs), "float32")  # a mixed-precision network's too
+        return (c_out * output - c_drop * images) / ops.square(std)
 
     def call(self, inputs):
         """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""

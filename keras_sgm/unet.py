@@ -14,13 +14,13 @@ def _num_groups(channels):
     return next(g for g in range(target, 0, -1) if channels % g == 0)
 
 
-def _condition_and_normalize(h, time_embedding, channels, name):
+def _condition_and_normalize(h, time_embedding, channels, name, dtype):
     """Adds the projected time vector, then GroupNorm and swish."""
-    time_bias = layers.Dense(channels, name=f"{name}_time")(time_embedding)
-    time_bias = layers.Reshape((1, 1, channels), name=f"{name}_time_map")(time_bias)
-    h = layers.Add(name=f"{name}_add_time")([h, time_bias])
-    h = layers.GroupNormalization(_num_groups(channels), name=f"{name}_norm")(h)
-    return layers.Activation("swish", name=f"{name}_swish")(h)
+    time_bias = layers.Dense(channels, name=f"{name}_time", dtype=dtype)(time_embedding)
+    time_bias = layers.Reshape((1, 1, channels), name=f"{name}_time_map", dtype=dtype)(time_bias)
+    h = layers.Add(name=f"{name}_add_time", dtype=dtype)([h, time_bias])
+    h = layers.GroupNormalization(_num_groups(channels), name=f"{name}_norm", dtype=dtype)(h)
+    return layers.Activation("swish", name=f"{name}_swish", dtype=dtype)(h)
 
 
 def build_unet(
@@ -29,6 +29,7 @@ def build_unet(
     embed_dim=256,
     fourier_scale=30.0,
     num_classes=None,
+    dtype=None,
     name="unet",
 ):
     """Builds the U-Net of the score model with the Keras functional API.
@@ -54,6 +55,10 @@ def build_unet(
         fourier_scale: Scale of the random Fourier frequencies of time.
         num_classes: Number of classes to condition on, or None for an
             unconditional network.
+        dtype: Dtype policy of the layers, e.g. `"mixed_bfloat16"` (bfloat16
+            arithmetic with float32 weights, for GPUs and bfloat16-capable
+            CPUs). The time features and the output convolution stay
+            float32 whatever the policy. None uses Keras's global policy.
         name: Name of the returned model.
 
     Returns:
@@ -85,19 +90,19 @@ def build_unet(
 
     images = keras.Input(image_shape, name="images")
     times = keras.Input((), name="times")
-    embedding = GaussianFourierFeatures(embed_dim, fourier_scale, name="time_fourier")(
-        times
-    )
-    embedding = layers.Dense(embed_dim, activation="swish", name="time_mlp")(embedding)
+    embedding = GaussianFourierFeatures(
+        embed_dim, fourier_scale, name="time_fourier", dtype=dtype
+    )(times)
+    embedding = layers.Dense(embed_dim, activation="swish", name="time_mlp", dtype=dtype)(embedding)
     inputs = [images, times]
     if num_classes is not None:
         if int(num_classes) < 1:
             raise ValueError(f"num_classes must be a positive integer or None; got {num_classes}.")
         labels = keras.Input((), dtype="int32", name="labels")
         label_embedding = layers.Embedding(
-            int(num_classes) + 1, embed_dim, name="label_embedding"
+            int(num_classes) + 1, embed_dim, name="label_embedding", dtype=dtype
         )(labels)
-        embedding = layers.Add(name="add_label")([embedding, label_embedding])
+        embedding = layers.Add(name="add_label", dtype=dtype)([embedding, label_embedding])
         inputs.append(labels)
 
     skips = []
@@ -110,21 +115,27 @@ def build_unet(
             padding="same",
             use_bias=False,
             name=f"down{level}_conv",
+            dtype=dtype,
         )(h)
-        h = _condition_and_normalize(h, embedding, width, f"down{level}")
+        h = _condition_and_normalize(h, embedding, width, f"down{level}", dtype)
         skips.append(h)
 
     for level in reversed(range(len(channels) - 1)):
         skip = skips[level]
         width = channels[level]
-        h = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"up{level}_conv")(h)
-        h = layers.UpSampling2D(2, name=f"up{level}_resize")(h)
+        h = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"up{level}_conv", dtype=dtype)(h)
+        h = layers.UpSampling2D(2, name=f"up{level}_resize", dtype=dtype)(h)
         extra_rows = h.shape[1] - skip.shape[1]
         extra_cols = h.shape[2] - skip.shape[2]
         if extra_rows or extra_cols:
-            h = layers.Cropping2D(((0, extra_rows), (0, extra_cols)), name=f"up{level}_crop")(h)
-        h = _condition_and_normalize(h, embedding, width, f"up{level}")
-        h = layers.Concatenate(name=f"up{level}_skip")([h, skip])
+            h = layers.Cropping2D(
+                ((0, extra_rows), (0, extra_cols)), name=f"up{level}_crop", dtype=dtype
+            )(h)
+        h = _condition_and_normalize(h, embedding, width, f"up{level}", dtype)
+        h = layers.Concatenate(name=f"up{level}_skip", dtype=dtype)([h, skip])
 
-    outputs = layers.Conv2D(image_shape[-1], 3, padding="same", name="output_conv")(h)
+    # float32 for the last layer keeps the small corrections of low noise levels.
+    outputs = layers.Conv2D(
+        image_shape[-1], 3, padding="same", name="output_conv", dtype="float32"
+    )(h)
     return keras.Model(inputs, outputs, name=name)
