@@ -10,6 +10,8 @@ function, and that lives here:
   and hands the result to `finish_train_step(loss)`.
 - `compile_stateful(fn, variables)`: compiles a function of tensors that
   reads (and may assign) Keras variables, such as one sampler step.
+- `ReplicaSeedGenerator`: the training noise's generator, which gives each
+  `tf.distribute` replica its own draws.
 """
 
 import keras
@@ -30,6 +32,32 @@ def run_stateless(fn, variables, values):
     return output, [scope.get_current_value(v) for v in variables]
 
 
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A `SeedGenerator` that gives every `tf.distribute` replica its own noise.
+
+    Under `MirroredStrategy` each replica runs the train step on its share
+    of the batch with the same mirrored generator state, so a plain
+    generator would draw the same times and noise on every replica. This
+    one offsets the drawn seed by the replica's index; the state itself
+    advances identically everywhere and stays in sync. Elsewhere it is a
+    plain `SeedGenerator`.
+    """
+
+    REPLICA_OFFSET = 1_000_003
+
+    def next(self, ordered=True):
+        seed = super().next(ordered)
+        if BACKEND != "tensorflow":
+            return seed
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return seed
+        replica = tf.cast(context.replica_id_in_sync_group, seed.dtype)
+        return seed + tf.constant([self.REPLICA_OFFSET, 0], seed.dtype) * replica
+
+
 class _TensorFlowTrainStep:
     def train_step(self, data):
         import tensorflow as tf
@@ -37,7 +65,9 @@ class _TensorFlowTrainStep:
         batch = self.prepare_batch(data)
         with tf.GradientTape() as tape:
             loss = self.sample_loss(*batch)
-        gradients = tape.gradient(loss, self.trainable_variables)
+            # The optimizer sums the replicas' gradients (MirroredStrategy).
+            replica_share = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        gradients = tape.gradient(replica_share, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self.finish_train_step(loss)
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_sgm.backend import TrainStep
+from keras_sgm.backend import ReplicaSeedGenerator, TrainStep
 from keras_sgm.schedules import VESchedule
 from keras_sgm.unet import build_unet
 
@@ -148,7 +148,7 @@ class ScoreModel(TrainStep, keras.Model):
         self.noise_distribution = noise_distribution
         self.log_sigma_mean = float(log_sigma_mean)
         self.log_sigma_std = float(log_sigma_std)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = ReplicaSeedGenerator(seed)
         self.ema_network = None
         if ema_decay > 0.0:
             self.ema_network = keras.models.clone_model(self.network)
