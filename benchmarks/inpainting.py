@@ -23,6 +23,7 @@ def main():
     parser.add_argument("--num", type=int, default=1000)
     parser.add_argument("--keep", default="top")
     parser.add_argument("--steps", type=int, nargs="+", default=[500])
+    parser.add_argument("--resample", type=int, nargs="+", default=[1], help="RePaint passes per step")
     args = parser.parse_args()
 
     model = keras.saving.load_model(args.checkpoint, compile=False) if args.checkpoint else load_pretrained()
@@ -32,12 +33,13 @@ def main():
         batch = next(iter(load_mnist("test", batch_size=10_000, shuffle=False)))
         images, labels = batch[0].numpy(), batch[1].numpy()
     images, labels = images[: args.num], labels[: args.num]
-    print("| known half | steps | completed digit keeps its label | known half alone |")
-    print("| --- | --- | --- | --- |")
+    print("| known half | steps | resample | NFE | completed digit keeps its label | known half alone |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for steps in args.steps:
-        report = inpainting_accuracy(model, images, labels, keep=args.keep, steps=steps)
-        print(f"| {args.keep} | {steps} | {report['accuracy']:.3f} | {report['accuracy_known_half_only']:.3f} |",
-              flush=True)
+        for resample in args.resample:
+            report = inpainting_accuracy(model, images, labels, keep=args.keep, steps=steps, resample=resample)
+            print(f"| {args.keep} | {steps} | {resample} | {steps * resample} | {report['accuracy']:.3f} | "
+                  f"{report['accuracy_known_half_only']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 # Offline, pass ../shared/data/mnist.npz; otherwise TFDS provides the digits.
 # NUM (default 10000) sets the samples per evaluation, REFERENCE_NUM (default 1000)
 # those of the 500-step Euler-Maruyama reference, which costs 14x more per digit;
-# GUIDANCE (default 2) the guidance of the conditional evaluation.
+# GUIDANCE (default: the package's default) the guidance of the conditional evaluation;
+# INPAINT_NUM (default 500) and INPAINT_STEPS (default "100 500") the inpainting runs.
 set -euo pipefail
 DATA=${1:-}
 OUT=${2:-runs/pretrained_quality}
@@ -21,6 +22,7 @@ run keras-sgm evaluate --num "$REFERENCE_NUM" --sampler heun "${data_option[@]}"
     --json "$OUT/heun_small.json" --no-progress
 run keras-sgm evaluate --num "$REFERENCE_NUM" --sampler euler "${data_option[@]}" \
     --json "$OUT/euler500_small.json" --no-progress
-run python benchmarks/inpainting.py "${data_option[@]}" --num "${INPAINT_NUM:-500}" --steps 100 500
-run keras-sgm evaluate --num "$NUM" --sampler heun --conditional --guidance "${GUIDANCE:-2}" "${data_option[@]}" \
+# shellcheck disable=SC2086 # INPAINT_STEPS is a list
+run python benchmarks/inpainting.py "${data_option[@]}" --num "${INPAINT_NUM:-500}" --steps ${INPAINT_STEPS:-100 500}
+run keras-sgm evaluate --num "$NUM" --sampler heun --conditional ${GUIDANCE:+--guidance "$GUIDANCE"} "${data_option[@]}" \
     --json "$OUT/heun_conditional.json" --no-progress

@@ -342,12 +342,16 @@ def _read_png(path, shape, what):
               show_default=True, help=GUIDANCE_HELP)
 @click.option("--steps", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
               help="Euler-Maruyama steps.")
+@click.option("--resample", type=click.IntRange(min=1, max=100), default=1, show_default=True,
+              help="RePaint passes per step (NFE = steps x resample): completions agree better "
+                   "with the known pixels.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
 @click.option("--out", type=click.Path(), default="inpainted.png", show_default=True,
               help="PNG: the masked input (unknown pixels grey), then the completions.")
 @click.option("--npz", type=click.Path(), default=None, help="Also write the completions to this .npz.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, seed, out, npz, progress):
+def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, resample, seed, out, npz,
+            progress):
     """Fill in the unknown part of a digit, keeping its known pixels.
 
     Give the known region with --keep (a half) or --mask (a PNG).
@@ -372,7 +376,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, see
     labels = _digit_labels(model, digit, num)
     scorer = model if labels is None else model.guided(labels, guidance)
     images, nfe = complete(scorer, np.repeat(known[None], num, axis=0), mask, steps=steps,
-                           seed=seed, progress=progress)
+                           resample=resample, seed=seed, progress=progress)
     masked_input = mask * known + (1.0 - mask) * 0.5
     save_grid(np.concatenate([masked_input[None], images]), out, columns=num + 1)
     if npz:

@@ -98,8 +98,8 @@ def calibration(test_images, train_images, num=10_000, seed=0, reference=None):
     }
 
 
-def inpainting_accuracy(model, images, labels, keep="top", steps=500, seed=0, batch_size=1000,
-                        progress=False):
+def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1, seed=0,
+                        batch_size=1000, progress=False):
     """Completes digits from one known half and checks that they keep their identity.
 
     Args:
@@ -108,6 +108,7 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, seed=0, ba
         labels: Their true labels.
         keep: The known half (see `half_mask`).
         steps: Euler-Maruyama steps of the inpainting sampler.
+        resample: Passes per step (see `inpaint`).
         seed: Seed of the first batch.
         batch_size: Digits completed at once.
         progress: Show progress bars.
@@ -115,13 +116,13 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, seed=0, ba
     Returns:
         A dict: `accuracy` (share of completions the classifier gives the true
         label), `accuracy_known_half_only` (the same for the known half alone,
-        the rest black, as a baseline), `num`, `keep`, `steps`.
+        the rest black, as a baseline), `num`, `keep`, `steps`, `resample`.
     """
     images = metrics.unit_floats(images)
     mask = half_mask(model.image_shape, keep)
     completed = np.concatenate([
-        inpaint(model, images[first : first + batch_size], mask, steps=steps, seed=seed + first,
-                progress=progress)[0]
+        inpaint(model, images[first : first + batch_size], mask, steps=steps, resample=resample,
+                seed=seed + first, progress=progress)[0]
         for first in range(0, len(images), batch_size)
     ])
     labels = np.asarray(labels)
@@ -130,4 +131,4 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, seed=0, ba
         return float(np.mean(metrics.classify(batch)[1].argmax(axis=1) == labels))
 
     return {"accuracy": accuracy(completed), "accuracy_known_half_only": accuracy(images * mask),
-            "num": len(images), "keep": keep, "steps": steps}
+            "num": len(images), "keep": keep, "steps": steps, "resample": resample}

@@ -406,7 +406,7 @@ def half_mask(image_shape, keep):
     return mask
 
 
-def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=False):
+def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, progress=False):
     """Fills in the unknown pixels of `images` consistently with the known ones.
 
     Euler-Maruyama on the reverse SDE, and after every step the known pixels
@@ -415,6 +415,12 @@ def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=Fal
     the model given noisy versions of the known ones. The last step returns
     the known pixels exactly.
 
+    Replacement alone lets the generated half ignore the known half at high
+    noise levels. With `resample > 1` each step is repeated: the result is
+    noised back to the step's start, `x + sqrt(sigma(t)^2 - sigma(t')^2) z`,
+    and denoised again (RePaint, Lugmayr et al. 2022), which gives the
+    generated pixels time to agree with the known ones.
+
     Args:
         model: A `ScoreModel`, or `model.guided(labels, guidance)` to fill in
             a given digit.
@@ -422,7 +428,8 @@ def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=Fal
             pixels are read.
         mask: 1 where a pixel is known, 0 where it is to be generated; of the
             images' shape or broadcastable to it, such as `(h, w, 1)`.
-        steps: Number of steps, one network evaluation each.
+        steps: Number of steps.
+        resample: Passes per step; the NFE is `steps * resample`.
         eps: Final time.
         seed: Seed of the prior draw and the noise.
         progress: Show a progress bar.
@@ -446,6 +453,8 @@ def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=Fal
         raise ValueError(
             f"mask of shape {np.shape(mask)} does not fit images of shape {images.shape}."
         ) from None
+    if int(resample) < 1:
+        raise ValueError(f"resample must be a positive integer; got {resample}.")
     driver = Driver(model, len(images), seed, progress)
     known = ops.convert_to_tensor(images * mask)
     mask = ops.convert_to_tensor(mask)
@@ -454,14 +463,18 @@ def inpaint(model, images, mask, *, steps=500, eps=1e-3, seed=None, progress=Fal
         return mask * value + (1.0 - mask) * x
 
     def step(x, t, t_next):
-        x, mean = _euler_maruyama_update(model, driver, x, t, t_next)
-        std_next = model.schedule.marginal_std(t_next)
-        return keep_known(x, known + std_next * driver.normal()), keep_known(mean, known)
+        std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
+        for back in range(int(resample)):
+            if back:
+                x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * driver.normal()
+            x, mean = _euler_maruyama_update(model, driver, x, t, t_next)
+            x = keep_known(x, known + std_next * driver.normal())
+        return x, keep_known(mean, known)
 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
     x = keep_known(driver.prior(), known + model.schedule.prior_std() * driver.normal())
-    return driver.finish(_run_grid(driver, step, x, grid)), steps
+    return driver.finish(_run_grid(driver, step, x, grid)), steps * int(resample)
 
 
 SAMPLERS = {

@@ -208,8 +208,10 @@ def digit_png(tmp_path_factory, test_digits):
 def test_inpaint_keeps_the_known_half_and_writes_the_grid(conditional_checkpoint, digit_png, tmp_path):
     out, npz = tmp_path / "inpainted.png", tmp_path / "raw.npz"
     result = invoke("inpaint", "--checkpoint", conditional_checkpoint, "--image", digit_png, "--keep", "top",
-                    "--num", 3, "--steps", 3, "--digit", 7, "--out", out, "--npz", npz, "--no-progress")
+                    "--num", 3, "--steps", 3, "--resample", 2, "--digit", 7, "--out", out, "--npz", npz,
+                    "--no-progress")
     assert result.exit_code == 0, result.output
+    assert "(6 NFE each)" in result.output
     completed = np.load(npz)["images"]
     known = np.asarray(Image.open(digit_png), dtype="float32")[None, :, :, None] / 255.0
     np.testing.assert_allclose(completed[:, :14], np.repeat(known, 3, axis=0)[:, :14], atol=1e-6)

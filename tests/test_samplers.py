@@ -129,13 +129,15 @@ def test_inpainting_keeps_the_known_pixels(tiny_model, test_digits):
     assert np.abs(completed[:, 14:] - images[:, 14:]).max() > 0.1
 
 
-def test_inpainting_samples_the_unknown_pixels_from_the_data_distribution():
+@pytest.mark.parametrize("resample", [1, 3])
+def test_inpainting_samples_the_unknown_pixels_from_the_data_distribution(resample):
     # Independent Gaussian pixels: the known half says nothing about the other half.
     model = GaussianDataScore(0.5, 0.1, image_shape=(8, 8, 1))
     known = np.full((256, 8, 8, 1), 0.9, dtype="float32")
     mask = np.zeros((8, 8, 1))
     mask[:, :4] = 1.0
-    completed, _ = inpaint(model, known, mask, steps=200, seed=0)
+    completed, nfe = inpaint(model, known, mask, steps=200, resample=resample, seed=0)
+    assert nfe == 200 * resample
     assert np.array_equal(completed[:, :, :4], known[:, :, :4])
     generated = completed[:, :, 4:]
     assert abs(generated.mean() - 0.5) < 0.01
