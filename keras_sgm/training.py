@@ -228,19 +228,20 @@ def train_mnist(
         # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
         fit_data = {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}
 
-    output_dir.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     keras.utils.set_random_seed(seed)
     network = build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None)
     model = ScoreModel(network, seed=seed)
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     checkpoint = output_dir / "model.keras"
     initial_epoch = resume_from(model, checkpoint, steps)
+    if initial_epoch == 0 and init_weights is not None:
+        start_from(model, init_weights)
+    # Only now that the data and the starting weights are known to be good.
+    output_dir.mkdir(parents=True, exist_ok=True)
     if verbose and initial_epoch:
         print(f"resuming from {checkpoint} after epoch {initial_epoch}")
-    elif init_weights is not None:
-        start_from(model, init_weights)
-        if verbose:
-            print(f"starting from the weights of {init_weights}")
+    elif verbose and init_weights is not None:
+        print(f"starting from the weights of {init_weights}")
     timer = EpochTimer(steps * batch_size, verbose=bool(verbose))
     callbacks = [
         StopOnNonFiniteLoss(checkpoint),

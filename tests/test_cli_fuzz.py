@@ -34,6 +34,8 @@ def _not_an_int():
 def _hostile_values(param):
     """Values of `param` that must be refused."""
     kind = param.type
+    if param.name == "init_weights":  # a saved model, or "pretrained"
+        return st.sampled_from(["missing.keras", "a_folder", "garbage.bin", "", "pretrained.keras"])
     if isinstance(kind, click.IntRange):
         outside = [st.integers(max_value=kind.min - 1)] if kind.min is not None else []
         outside += [st.integers(min_value=kind.max + 1)] if kind.max is not None else []

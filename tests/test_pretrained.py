@@ -102,7 +102,7 @@ def test_fine_tuning_refuses_weights_of_another_architecture(tmp_path):
                "--data", str(pathlib.Path(__file__).parent / "data" / "mnist_fixture.npz")]
     )
     assert result.exit_code == 2 and "cannot start from" in result.output, result.output
-    assert not (tmp_path / "run" / "model.keras").exists()
+    assert not (tmp_path / "run").exists()
 
 
 if __name__ == "__main__":
