@@ -1,5 +1,7 @@
 """`ScoreModel`: the U-Net, its noise schedule and the denoising score-matching loss."""
 
+import copy
+
 import keras
 import numpy as np
 from keras import ops
@@ -540,3 +542,10 @@ class GuidedScore:
 
     def score(self, images, times):
         return self.model.score(images, times, labels=self.labels, guidance=self.guidance)
+
+    def with_labels(self, labels):
+        """The same guided score for other labels, taken as they are (a
+        compiled sampler's traced input)."""
+        bound = copy.copy(self)
+        bound.labels = labels
+        return bound

@@ -8,19 +8,24 @@ also runs on an exact analytic score (the tests use one).
 
 The fixed-grid samplers run their loop compiled, as `keras.ops.fori_loop`
 inside one `jax.jit` / `tf.function` (eager PyTorch without autograd), in a
-few chunks so that a progress bar can follow. The ODE samplers integrate the probability-flow ODE in the
+few chunks so that a progress bar can follow. The compiled program is kept
+per model and sampler setting, and the seed, the labels and the grid are
+its inputs, so that only the first call of a kind pays for compilation. The ODE samplers integrate the probability-flow ODE in the
 noise level, `dx/dsigma = -sigma * score(x, sigma)`, which is the form EDM
 (Karras et al. 2022) showed to be the easiest to integrate.
 """
 
 import math
+import random
 import time
+import weakref
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_sgm.backend import compile_stateful
+from keras_sgm.model import GuidedScore
 
 
 def _scalar(value):
@@ -37,12 +42,23 @@ def pf_ode_velocity(model, x, std):
     return -std * model.score(x, times)
 
 
-def _euler_maruyama_update(model, driver, x, t, t_next):
+def _euler_maruyama_update(model, normal, x, t, t_next):
     """One reverse-SDE step from `t` to `t_next`: the noisy next state and its mean."""
     dt = t - t_next
     g = model.schedule.diffusion_coeff(t)
     mean = x + g**2 * model.score(x, _per_image(t, ops.shape(x)[0])) * dt
-    return mean + g * ops.sqrt(dt) * driver.normal(), mean
+    return mean + g * ops.sqrt(dt) * normal(), mean
+
+
+# Per model (weakly held, so that a deleted model frees them): one noise
+# generator, reseeded by every call, and the compiled programs by setting.
+_NOISE = weakref.WeakKeyDictionary()
+_PROGRAMS = weakref.WeakKeyDictionary()
+
+
+def _owner(model):
+    """The object whose variables a sampler reads: a `GuidedScore`'s model, or `model`."""
+    return model.model if isinstance(model, GuidedScore) else model
 
 
 class Driver:
@@ -53,8 +69,16 @@ class Driver:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
         self.model = model
         self.shape = (int(batch_size), *model.image_shape)
-        self.noise = keras.random.SeedGenerator(seed)
-        self.variables = [*getattr(model, "weights", []), self.noise.state]
+        owner = _owner(model)
+        self.noise = _NOISE.get(owner) if _cacheable(owner) else None
+        if self.noise is None:
+            self.noise = keras.random.SeedGenerator(0)
+            if _cacheable(owner):
+                _NOISE[owner] = self.noise
+        # The same draws as a fresh `SeedGenerator(seed)`.
+        seed = random.randint(1, int(1e9)) if seed is None else int(seed)
+        self.noise.state.assign(ops.convert_to_tensor([seed, 0], self.noise.state.dtype))
+        self.variables = [*getattr(owner, "weights", []), self.noise.state]
         self.progress = progress
 
     def normal(self):
@@ -65,6 +89,33 @@ class Driver:
 
     def compile(self, step):
         return compile_stateful(step, self.variables)
+
+    def _guided(self):
+        return isinstance(self.model, GuidedScore) and self.model.labels is not None
+
+    def labels(self):
+        """The labels of a guided model, one per image, as a program input (or None)."""
+        return self.model.model.labels_for(self.model.labels, self.shape[0]) if self._guided() else None
+
+    def with_labels(self, labels):
+        """The model, seeing `labels` (a traced input) if it is a guided one."""
+        return self.model.with_labels(labels) if self._guided() else self.model
+
+    def compiled(self, setting, program):
+        """`self.compile(program)`, kept for later calls with the same setting.
+
+        The key holds the model's structure (guided or not, with which guidance)
+        and the batch shape besides `setting`; what else `program` reads must
+        be one of its arguments.
+        """
+        owner = _owner(self.model)
+        if not _cacheable(owner):
+            return self.compile(program)
+        key = (setting, self.shape, self._guided() and self.model.guidance)
+        programs = _PROGRAMS.setdefault(owner, {})
+        if key not in programs:
+            programs[key] = self.compile(program)
+        return programs[key]
 
     def start_progress(self, total):
         """Shows a progress bar of `total` steps, if asked for; `advance` moves it."""
@@ -81,18 +132,32 @@ class Driver:
         return np.clip(ops.convert_to_numpy(images), 0.0, 1.0)
 
 
-def _run_grid(driver, step, x, grid, progress_updates=20):
+def _cacheable(owner):
+    try:
+        weakref.ref(owner)
+    except TypeError:
+        return False
+    return True
+
+
+def _run_grid(driver, setting, make_step, x, grid, inputs=(), progress_updates=20):
     """Applies `x, out = step(x, grid[i], grid[i + 1])` along `grid`; returns the last `out`.
 
-    The loop runs compiled (`keras.ops.fori_loop` inside one compiled
-    function), in about `progress_updates` chunks so that the progress bar
-    moves; every chunk reuses the same compiled program.
+    `step = make_step(model, normal, *inputs)` is built inside the compiled
+    program, from the model (seeing the traced labels when guided), a draw of
+    standard normal noise and the traced `inputs`; `setting` must name
+    everything else the step depends on (its Python constants). The loop runs
+    as `keras.ops.fori_loop`, in about `progress_updates` chunks so that the
+    progress bar moves, and every chunk and every later call with the same
+    setting reuses the same compiled program.
     """
     grid = ops.convert_to_tensor(np.asarray(grid, dtype="float32"))
     steps = int(ops.shape(grid)[0]) - 1
     state = driver.noise.state
 
-    def run_chunk(x, out, start, stop):
+    def run_chunk(x, out, start, stop, grid, labels, *inputs):
+        step = make_step(driver.with_labels(labels), driver.normal, *inputs)
+
         def body(i, carry):
             x, _, seed_state = carry
             # The RNG state rides in the loop carry: a variable assigned inside
@@ -105,12 +170,14 @@ def _run_grid(driver, step, x, grid, progress_updates=20):
         state.assign(seed_state)
         return x, out
 
-    compiled = driver.compile(run_chunk)
+    compiled = driver.compiled(setting, run_chunk)
+    labels = driver.labels()
     chunk = max(1, math.ceil(steps / progress_updates))
     out = x
     for start in range(0, steps, chunk):
         stop = min(start + chunk, steps)
-        x, out = compiled(x, out, ops.convert_to_tensor(start, "int32"), ops.convert_to_tensor(stop, "int32"))
+        bounds = ops.convert_to_tensor(start, "int32"), ops.convert_to_tensor(stop, "int32")
+        x, out = compiled(x, out, *bounds, grid, labels, *inputs)
         driver.advance(stop - start)
     return out
 
@@ -140,12 +207,12 @@ def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progres
     """
     driver = Driver(model, batch_size, seed, progress)
 
-    def step(x, t, t_next):
-        return _euler_maruyama_update(model, driver, x, t, t_next)
+    def make_step(model, normal):
+        return lambda x, t, t_next: _euler_maruyama_update(model, normal, x, t, t_next)
 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
-    return driver.finish(_run_grid(driver, step, driver.prior(), grid)), steps
+    return driver.finish(_run_grid(driver, "euler", make_step, driver.prior(), grid)), steps
 
 
 def predictor_corrector(
@@ -171,19 +238,23 @@ def predictor_corrector(
     driver = Driver(model, batch_size, seed, progress)
     pixels = math.prod(model.image_shape)
 
-    def step(x, t, t_next):
-        grad = model.score(x, _per_image(t, batch_size))
-        grad_norm = ops.sqrt(ops.sum(ops.square(grad), axis=(1, 2, 3), keepdims=True))
-        step_size = 2.0 * ops.square(snr * math.sqrt(pixels) / grad_norm)
-        x = x + step_size * grad + ops.sqrt(2.0 * step_size) * driver.normal()
-        return _euler_maruyama_update(model, driver, x, t, t_next)
+    def make_step(model, normal):
+        def step(x, t, t_next):
+            grad = model.score(x, _per_image(t, batch_size))
+            grad_norm = ops.sqrt(ops.sum(ops.square(grad), axis=(1, 2, 3), keepdims=True))
+            step_size = 2.0 * ops.square(snr * math.sqrt(pixels) / grad_norm)
+            x = x + step_size * grad + ops.sqrt(2.0 * step_size) * normal()
+            return _euler_maruyama_update(model, normal, x, t, t_next)
+
+        return step
 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
-    return driver.finish(_run_grid(driver, step, driver.prior(), grid)), 2 * steps
+    x = _run_grid(driver, ("pc", float(snr)), make_step, driver.prior(), grid)
+    return driver.finish(x), 2 * steps
 
 
-def _heun_step(model):
+def _heun_step(model, normal=None):
     def step(x, std, std_next):
         slope = pf_ode_velocity(model, x, std)
         x_euler = x + (std_next - std) * slope
@@ -194,7 +265,7 @@ def _heun_step(model):
     return step
 
 
-def _euler_to_zero_step(model):
+def _euler_to_zero_step(model, normal=None):
     def step(x, std, std_next):
         x = x + (std_next - std) * pf_ode_velocity(model, x, std)
         return x, x
@@ -202,17 +273,25 @@ def _euler_to_zero_step(model):
     return step
 
 
-def _churn(driver, gamma, sigma_max):
-    """EDM's stochastic step: raise the noise from `std` to `std (1 + gamma)` with fresh noise.
+def _churned_heun_step(gamma, sigma_max):
+    """EDM's stochastic step: raise the noise from `std` to `std (1 + gamma)` with
+    fresh noise, then a Heun step.
 
-    Skipped at the prior's own level, where the network has seen no higher noise.
+    The raise is skipped at the prior's own level, where the network has seen
+    no higher noise.
     """
 
-    def churn(x, std):
-        std_hat = std * (1.0 + ops.where(std < 0.999 * sigma_max, gamma, 0.0))
-        return x + ops.sqrt(std_hat**2 - std**2) * driver.normal(), std_hat
+    def make_step(model, normal):
+        heun = _heun_step(model)
 
-    return churn
+        def step(x, std, std_next):
+            std_hat = std * (1.0 + ops.where(std < 0.999 * sigma_max, gamma, 0.0))
+            x = x + ops.sqrt(std_hat**2 - std**2) * normal()
+            return heun(x, std_hat, std_next)
+
+        return step
+
+    return make_step
 
 
 def edm_heun(
@@ -258,19 +337,13 @@ def edm_heun(
     sigma_max = model.schedule.prior_std()
     ramp = np.linspace(0.0, 1.0, steps) if steps > 1 else np.zeros(1)
     sigmas = (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
-    heun = _heun_step(model)
+    setting, make_step = "heun", _heun_step
     if churn > 0.0:
-        raise_noise = _churn(driver, min(churn / steps, math.sqrt(2.0) - 1.0), sigma_max)
-
-        def step(x, std, std_next):
-            x, std_hat = raise_noise(x, std)
-            return heun(x, std_hat, std_next)
-
-    else:
-        step = heun
+        gamma = min(churn / steps, math.sqrt(2.0) - 1.0)
+        setting, make_step = ("heun", gamma, sigma_max), _churned_heun_step(gamma, sigma_max)
     driver.start_progress(steps)
-    x = _run_grid(driver, step, driver.prior(), sigmas)
-    x = _run_grid(driver, _euler_to_zero_step(model), x, [sigmas[-1], 0.0])
+    x = _run_grid(driver, setting, make_step, driver.prior(), sigmas)
+    x = _run_grid(driver, "euler_to_zero", _euler_to_zero_step, x, [sigmas[-1], 0.0])
     return driver.finish(x), 2 * steps - 1
 
 
@@ -372,7 +445,7 @@ def probability_flow_ode(
     if solver == "heun":
         grid = ops.convert_to_numpy(schedule.marginal_std(np.linspace(1.0, eps, steps + 1)))
         driver.start_progress(steps)
-        return driver.finish(_run_grid(driver, _heun_step(model), x, grid)), 2 * steps
+        return driver.finish(_run_grid(driver, "heun", _heun_step, x, grid)), 2 * steps
     if solver != "adaptive":
         raise ValueError(f"solver must be 'adaptive' or 'heun'; got {solver!r}.")
 
@@ -459,22 +532,26 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
     known = ops.convert_to_tensor(images * mask)
     mask = ops.convert_to_tensor(mask)
 
-    def keep_known(x, value):
+    def keep_known(x, value, mask):
         return mask * value + (1.0 - mask) * x
 
-    def step(x, t, t_next):
-        std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
-        for back in range(int(resample)):
-            if back:
-                x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * driver.normal()
-            x, mean = _euler_maruyama_update(model, driver, x, t, t_next)
-            x = keep_known(x, known + std_next * driver.normal())
-        return x, keep_known(mean, known)
+    def make_step(model, normal, known, mask):
+        def step(x, t, t_next):
+            std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
+            for back in range(int(resample)):
+                if back:
+                    x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * normal()
+                x, mean = _euler_maruyama_update(model, normal, x, t, t_next)
+                x = keep_known(x, known + std_next * normal(), mask)
+            return x, keep_known(mean, known, mask)
+
+        return step
 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
-    x = keep_known(driver.prior(), known + model.schedule.prior_std() * driver.normal())
-    return driver.finish(_run_grid(driver, step, x, grid)), steps * int(resample)
+    x = keep_known(driver.prior(), known + model.schedule.prior_std() * driver.normal(), mask)
+    x = _run_grid(driver, ("inpaint", int(resample)), make_step, x, grid, inputs=(known, mask))
+    return driver.finish(x), steps * int(resample)
 
 
 SAMPLERS = {

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from keras_sgm import samplers
 from keras_sgm.samplers import edm_heun, sample
 from tests.conftest import small_model, to_numpy
 
@@ -105,3 +106,26 @@ def test_bad_labels_get_clear_errors(conditional, digits):
         import keras_sgm
 
         keras_sgm.ScoreModel(small_model(seed=0).network, num_classes=10)
+
+
+def _fresh_copy(model):
+    """The same model as a new object, which has no compiled sampling programs yet."""
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def test_a_reused_sampling_program_reads_each_calls_labels_seed_and_known_pixels(conditional, test_digits):
+    first, _, _ = sample(conditional, 4, steps=3, labels=3, guidance=2.0, seed=0)
+    programs = len(samplers._PROGRAMS[conditional])
+    second, _, _ = sample(conditional, 4, steps=3, labels=[7, 7, 1, 1], guidance=2.0, seed=1)
+    assert len(samplers._PROGRAMS[conditional]) == programs, "the second call compiled again"
+    expected, _, _ = sample(_fresh_copy(conditional), 4, steps=3, labels=[7, 7, 1, 1], guidance=2.0, seed=1)
+    np.testing.assert_allclose(second, expected, atol=1e-5)
+    assert np.abs(second - first).max() > 0.1
+
+    mask = samplers.half_mask((28, 28, 1), "top")
+    inpainted = [samplers.inpaint(conditional, test_digits[0][i : i + 2] / 255.0, mask, steps=3, seed=0)[0]
+                 for i in (0, 2)]
+    expected, _ = samplers.inpaint(_fresh_copy(conditional), test_digits[0][2:4] / 255.0, mask, steps=3, seed=0)
+    np.testing.assert_allclose(inpainted[1], expected, atol=1e-5)
