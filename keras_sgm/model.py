@@ -260,7 +260,7 @@ class ScoreModel(TrainStep, keras.Model):
 
         Example:
 
-        >>> images, nfe = edm_heun(model.guided(labels=7, guidance=6.0), 16)
+        >>> images, nfe = edm_heun(model.guided(labels=7, guidance=4.0), 16)
         """
         return GuidedScore(self, labels, guidance)
 

@@ -53,21 +53,15 @@ def test_the_shipped_model_gives_the_same_outputs_on_every_backend(pretrained):
     np.testing.assert_allclose(probe_outputs(pretrained), expected, rtol=1e-4, atol=1e-4)
 
 
-def _recognised(model, digits, guidance):
-    images, nfe, _ = sample(model, len(digits), labels=digits, guidance=guidance, seed=0)
-    _, probabilities = metrics.classify(images)
-    return float(np.mean(probabilities.argmax(axis=1) == digits)), nfe
-
-
-def test_guidance_draws_the_requested_digits(pretrained):
-    # The bar is 95 % per digit; the shipped 16-epoch CPU model reaches about
-    # two thirds (see the README), so this checks what it does reach and that
-    # guidance is what gets it there.
-    digits = np.repeat(np.arange(10), 50)
-    guided, nfe = _recognised(pretrained, digits, DEFAULT_GUIDANCE)
-    plain, _ = _recognised(pretrained, digits, 1.0)
+def test_every_requested_digit_is_drawn(pretrained):
+    # The bar: 100 samples of each digit, fast sampler, default guidance,
+    # >= 95 % of each recognised by the shipped classifier.
+    digits = np.repeat(np.arange(10), 100)
+    images, nfe, _ = sample(pretrained, len(digits), labels=digits, guidance=DEFAULT_GUIDANCE, seed=0)
+    predicted = metrics.classify(images)[1].argmax(axis=1)
+    per_digit = [float(np.mean(predicted[digits == d] == d)) for d in range(10)]
     assert nfe <= 35
-    assert guided >= 0.55 and guided > plain + 0.2, (guided, plain)
+    assert min(per_digit) >= 0.95, per_digit
 
 
 def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
