@@ -61,6 +61,18 @@ def _owner(model):
     return model.model if isinstance(model, GuidedScore) else model
 
 
+def _kept_for(table, owner, make):
+    """`table[owner]`, made by `make()` on first use; an owner that cannot be
+    weakly referenced gets a new one every time."""
+    try:
+        kept = table.get(owner)
+    except TypeError:
+        return make()
+    if kept is None:
+        kept = table[owner] = make()
+    return kept
+
+
 class Driver:
     """Shared plumbing: the seeded prior draw, compiled steps and the progress bar."""
 
@@ -70,11 +82,7 @@ class Driver:
         self.model = model
         self.shape = (int(batch_size), *model.image_shape)
         owner = _owner(model)
-        self.noise = _NOISE.get(owner) if _cacheable(owner) else None
-        if self.noise is None:
-            self.noise = keras.random.SeedGenerator(0)
-            if _cacheable(owner):
-                _NOISE[owner] = self.noise
+        self.noise = _kept_for(_NOISE, owner, lambda: keras.random.SeedGenerator(0))
         # The same draws as a fresh `SeedGenerator(seed)`.
         seed = random.randint(1, int(1e9)) if seed is None else int(seed)
         self.noise.state.assign(ops.convert_to_tensor([seed, 0], self.noise.state.dtype))
@@ -108,11 +116,8 @@ class Driver:
         and the batch shape besides `setting`; what else `program` reads must
         be one of its arguments.
         """
-        owner = _owner(self.model)
-        if not _cacheable(owner):
-            return self.compile(program)
         key = (setting, self.shape, self._guided() and self.model.guidance)
-        programs = _PROGRAMS.setdefault(owner, {})
+        programs = _kept_for(_PROGRAMS, _owner(self.model), dict)
         if key not in programs:
             programs[key] = self.compile(program)
         return programs[key]
@@ -130,14 +135,6 @@ class Driver:
     @staticmethod
     def finish(images):
         return np.clip(ops.convert_to_numpy(images), 0.0, 1.0)
-
-
-def _cacheable(owner):
-    try:
-        weakref.ref(owner)
-    except TypeError:
-        return False
-    return True
 
 
 def _run_grid(driver, setting, make_step, x, grid, inputs=(), progress_updates=20):
@@ -526,7 +523,8 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
         raise ValueError(
             f"mask of shape {np.shape(mask)} does not fit images of shape {images.shape}."
         ) from None
-    if int(resample) < 1:
+    resample = int(resample)
+    if resample < 1:
         raise ValueError(f"resample must be a positive integer; got {resample}.")
     driver = Driver(model, len(images), seed, progress)
     known = ops.convert_to_tensor(images * mask)
@@ -538,7 +536,7 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
     def make_step(model, normal, known, mask):
         def step(x, t, t_next):
             std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
-            for back in range(int(resample)):
+            for back in range(resample):
                 if back:
                     x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * normal()
                 x, mean = _euler_maruyama_update(model, normal, x, t, t_next)
@@ -550,8 +548,8 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
     x = keep_known(driver.prior(), known + model.schedule.prior_std() * driver.normal(), mask)
-    x = _run_grid(driver, ("inpaint", int(resample)), make_step, x, grid, inputs=(known, mask))
-    return driver.finish(x), steps * int(resample)
+    x = _run_grid(driver, ("inpaint", resample), make_step, x, grid, inputs=(known, mask))
+    return driver.finish(x), steps * resample
 
 
 SAMPLERS = {

@@ -12,6 +12,7 @@ from keras import ops
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
 from keras_sgm.model import ScoreModel
+from keras_sgm.pretrained import load_pretrained
 from keras_sgm.samplers import sample
 from keras_sgm.unet import build_unet
 
@@ -80,8 +81,6 @@ def start_from(model, weights):
         weights: Path of a `.keras` file saved from a `ScoreModel`, or
             `"pretrained"` for the shipped model.
     """
-    from keras_sgm.pretrained import load_pretrained
-
     try:
         source = (
             load_pretrained()
