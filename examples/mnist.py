@@ -33,6 +33,8 @@ def main():
                         help="start from a saved ScoreModel's weights ('pretrained': the shipped one)")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="bfloat16 arithmetic with float32 weights (GPUs)")
+    parser.add_argument("--label-dropout", type=float, default=0.1,
+                        help="share of images trained without their label (the unconditional path)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="2: one line per epoch")
     args = parser.parse_args()
     train_mnist(
@@ -46,6 +48,7 @@ def main():
         seed=args.seed,
         init_weights=args.init_weights,
         mixed_precision=args.mixed_precision,
+        label_dropout=args.label_dropout,
         verbose=args.verbose,
     )
 

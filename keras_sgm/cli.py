@@ -171,6 +171,8 @@ def _load_checkpoint(path):
               help="Start from a saved model's weights ('pretrained': the shipped one), fresh optimizer.")
 @click.option("--mixed-precision/--float32", default=False, show_default=True,
               help="bfloat16 arithmetic with float32 weights (GPUs); a run may resume either way.")
+@click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1, show_default=True,
+              help="Share of images trained without their label (the unconditional path).")
 @click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
               help="2: one line per epoch.")
 def train(**options):

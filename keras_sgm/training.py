@@ -169,6 +169,7 @@ def train_mnist(
     seed=0,
     init_weights=None,
     mixed_precision=False,
+    label_dropout=0.1,
     verbose=1,
 ):
     """Trains the default class-conditional score model on MNIST, then samples.
@@ -201,6 +202,9 @@ def train_mnist(
             samplers stay float32. The weights are float32 either way, so
             a run can resume with or without it; a saved model loads with
             the policy it was saved with.
+        label_dropout: Share of images trained without their label, which
+            is all the training the unconditional (no-label) path gets;
+            guidance needs that path too.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
     Returns:
@@ -229,7 +233,7 @@ def train_mnist(
 
     keras.utils.set_random_seed(seed)
     network = build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None)
-    model = ScoreModel(network, seed=seed)
+    model = ScoreModel(network, label_dropout=label_dropout, seed=seed)
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     checkpoint = output_dir / "model.keras"
     initial_epoch = resume_from(model, checkpoint, steps)
