@@ -213,26 +213,41 @@ def _quiet_retracing_warnings():
         logger.addFilter(_DropRetracingWarnings())
 
 
-def input_gradient(fn, x):
+def input_gradient(fn, x, has_aux=False):
     """The gradient of the scalar `fn(x)` with respect to the tensor `x`.
 
     Works inside `compile_stateful` functions on every backend, for the
-    Hutchinson divergence of the likelihood computation.
+    Hutchinson divergence of the likelihood computation and for
+    reconstruction guidance in inpainting.
+
+    Args:
+        fn: A function of `x` in `keras.ops` returning a scalar, or with
+            `has_aux` a pair `(scalar, aux)`.
+        x: A tensor.
+        has_aux: Also return `fn`'s second output, computed in the same
+            forward pass as the gradient.
+
+    Returns:
+        The gradient, or `(gradient, aux)` with `has_aux`.
     """
+    split = (lambda out: out) if has_aux else (lambda out: (out, None))
     if BACKEND == "jax":
         import jax
 
-        return jax.grad(fn)(x)
-    if BACKEND == "tensorflow":
+        gradient, aux = jax.grad(lambda y: split(fn(y)), has_aux=True)(x)
+    elif BACKEND == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
             tape.watch(x)
-            value = fn(x)
-        return tape.gradient(value, x)
+            value, aux = split(fn(x))
+        gradient = tape.gradient(value, x)
+    else:
+        import torch
 
-    import torch
-
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        return torch.autograd.grad(fn(x), x)[0]
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            value, aux = split(fn(x))
+            gradient = torch.autograd.grad(value, x)[0]
+            aux = None if aux is None else aux.detach()
+    return (gradient, aux) if has_aux else gradient

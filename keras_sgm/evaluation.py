@@ -4,7 +4,7 @@ import numpy as np
 
 from keras_sgm import metrics
 from keras_sgm.likelihood import bits_per_dim
-from keras_sgm.samplers import half_mask, inpaint, sample
+from keras_sgm.samplers import DEFAULT_RECONSTRUCTION_GUIDANCE, half_mask, inpaint, sample
 
 
 def load_reference_digits(data=None, data_dir=None):
@@ -98,7 +98,8 @@ def calibration(test_images, train_images, num=10_000, seed=0, reference=None):
     }
 
 
-def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1, seed=0,
+def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1,
+                        reconstruction_guidance=DEFAULT_RECONSTRUCTION_GUIDANCE, seed=0,
                         batch_size=1000, progress=False):
     """Completes digits from one known half and checks that they keep their identity.
 
@@ -109,6 +110,8 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1
         keep: The known half (see `half_mask`).
         steps: Euler-Maruyama steps of the inpainting sampler.
         resample: Passes per step (see `inpaint`).
+        reconstruction_guidance: Weight of the pull towards the known half
+            (see `inpaint`).
         seed: Seed of the first batch.
         batch_size: Digits completed at once.
         progress: Show progress bars.
@@ -116,13 +119,15 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1
     Returns:
         A dict: `accuracy` (share of completions the classifier gives the true
         label), `accuracy_known_half_only` (the same for the known half alone,
-        the rest black, as a baseline), `num`, `keep`, `steps`, `resample`.
+        the rest black, as a baseline), `num`, `keep`, `steps`, `resample`,
+        `reconstruction_guidance`.
     """
     images = metrics.unit_floats(images)
     mask = half_mask(model.image_shape, keep)
     completed = np.concatenate([
         inpaint(model, images[first : first + batch_size], mask, steps=steps, resample=resample,
-                seed=seed + first, progress=progress)[0]
+                reconstruction_guidance=reconstruction_guidance, seed=seed + first,
+                progress=progress)[0]
         for first in range(0, len(images), batch_size)
     ])
     labels = np.asarray(labels)
@@ -131,4 +136,5 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1
         return float(np.mean(metrics.classify(batch)[1].argmax(axis=1) == labels))
 
     return {"accuracy": accuracy(completed), "accuracy_known_half_only": accuracy(images * mask),
-            "num": len(images), "keep": keep, "steps": steps, "resample": resample}
+            "num": len(images), "keep": keep, "steps": steps, "resample": resample,
+            "reconstruction_guidance": reconstruction_guidance}

@@ -57,8 +57,12 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
 
     def slope(state, std):
         images = ops.reshape(state[:, :dims], (batch, *model.image_shape))
-        v = pf_ode_velocity(model, images, std)
-        grad = input_gradient(lambda y: ops.sum(pf_ode_velocity(model, y, std) * probe), images)
+
+        def probed(y):
+            velocity = pf_ode_velocity(model, y, std)
+            return ops.sum(velocity * probe), velocity
+
+        grad, v = input_gradient(probed, images, has_aux=True)
         divergence = ops.sum(ops.reshape(grad * probe, (batch, dims)), axis=1, keepdims=True)
         return ops.concatenate([ops.reshape(v, (batch, dims)), divergence], axis=1)
 

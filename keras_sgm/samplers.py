@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_sgm.backend import compile_stateful
+from keras_sgm.backend import compile_stateful, input_gradient
 from keras_sgm.model import GuidedScore
 
 
@@ -476,7 +476,52 @@ def half_mask(image_shape, keep):
     return mask
 
 
-def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, progress=False):
+class ReconstructionGuided:
+    """A score pulled towards agreeing with known pixels (reconstruction guidance).
+
+    The model's denoised estimate `D(x) = x + sigma^2 s(x)` should reproduce
+    the known pixels; the score gains the gradient of that mismatch,
+    `s(x) - weight / (2 sigma^2) * grad_x |mask * (known - D(x))|^2`
+    (Ho et al. 2022, "Video Diffusion Models", section 3.1). It steers the
+    generated pixels, which replacement alone leaves blind to the known ones
+    until the noise is low.
+
+    Args:
+        model: A `ScoreModel` or `GuidedScore`.
+        known: The known pixels (zero elsewhere).
+        mask: 1 where a pixel is known.
+        weight: The guidance weight; 0 is the model's own score.
+    """
+
+    def __init__(self, model, known, mask, weight):
+        self.model, self.known, self.mask, self.weight = model, known, mask, weight
+
+    @property
+    def schedule(self):
+        return self.model.schedule
+
+    def score(self, x, times):
+        variance = ops.reshape(ops.square(self.schedule.marginal_std(times)), (-1, 1, 1, 1))
+
+        def mismatch(y):
+            score = self.model.score(y, times)
+            return ops.sum(self.mask * ops.square(self.known - (y + variance * score))), score
+
+        pull, score = input_gradient(mismatch, x, has_aux=True)
+        return score - self.weight / (2.0 * variance) * pull
+
+
+DEFAULT_RECONSTRUCTION_GUIDANCE = 25.0
+"""Reconstruction guidance weight of `inpaint`. With the shipped model and 100
+steps, completions of test digits from their top half kept the true label
+64 % of the time with replacement alone, 74 % at 1, 82 % at 4, 88 % at 10,
+92 % at 25 and 92 % at 60 (200 digits); at 60 grey blotches appear in the
+background, so 25 is the default."""
+
+
+def inpaint(model, images, mask, *, steps=500, resample=1,
+            reconstruction_guidance=DEFAULT_RECONSTRUCTION_GUIDANCE, eps=1e-3, seed=None,
+            progress=False):
     """Fills in the unknown pixels of `images` consistently with the known ones.
 
     Euler-Maruyama on the reverse SDE, and after every step the known pixels
@@ -486,10 +531,14 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
     the known pixels exactly.
 
     Replacement alone lets the generated half ignore the known half at high
-    noise levels. With `resample > 1` each step is repeated: the result is
-    noised back to the step's start, `x + sqrt(sigma(t)^2 - sigma(t')^2) z`,
-    and denoised again (RePaint, Lugmayr et al. 2022), which gives the
-    generated pixels time to agree with the known ones.
+    noise levels. Two remedies, which combine:
+    - reconstruction guidance (see `ReconstructionGuided`) adds the gradient
+      of the mismatch between the model's denoised estimate and the known
+      pixels to the score: a backward pass through the network per
+      evaluation, about twice the time of replacement alone;
+    - with `resample > 1` each step is repeated: the result is noised back
+      to the step's start, `x + sqrt(sigma(t)^2 - sigma(t')^2) z`, and
+      denoised again (RePaint, Lugmayr et al. 2022).
 
     Args:
         model: A `ScoreModel`, or `model.guided(labels, guidance)` to fill in
@@ -500,6 +549,8 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
             images' shape or broadcastable to it, such as `(h, w, 1)`.
         steps: Number of steps.
         resample: Passes per step; the NFE is `steps * resample`.
+        reconstruction_guidance: Weight of the pull towards the known pixels;
+            0 for replacement alone.
         eps: Final time.
         seed: Seed of the prior draw and the noise.
         progress: Show a progress bar.
@@ -526,6 +577,9 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
     resample = int(resample)
     if resample < 1:
         raise ValueError(f"resample must be a positive integer; got {resample}.")
+    weight = float(reconstruction_guidance)
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"reconstruction_guidance must be a finite number >= 0; got {weight}.")
     driver = Driver(model, len(images), seed, progress)
     known = ops.convert_to_tensor(images * mask)
     mask = ops.convert_to_tensor(mask)
@@ -534,6 +588,9 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
         return mask * value + (1.0 - mask) * x
 
     def make_step(model, normal, known, mask):
+        if weight:
+            model = ReconstructionGuided(model, known, mask, weight)
+
         def step(x, t, t_next):
             std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
             for back in range(resample):
@@ -548,7 +605,7 @@ def inpaint(model, images, mask, *, steps=500, resample=1, eps=1e-3, seed=None, 
     grid = np.linspace(1.0, eps, steps + 1)
     driver.start_progress(steps)
     x = keep_known(driver.prior(), known + model.schedule.prior_std() * driver.normal(), mask)
-    x = _run_grid(driver, ("inpaint", resample), make_step, x, grid, inputs=(known, mask))
+    x = _run_grid(driver, ("inpaint", resample, weight), make_step, x, grid, inputs=(known, mask))
     return driver.finish(x), steps * resample
 
 

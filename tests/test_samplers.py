@@ -129,14 +129,16 @@ def test_inpainting_keeps_the_known_pixels(tiny_model, test_digits):
     assert np.abs(completed[:, 14:] - images[:, 14:]).max() > 0.1
 
 
-@pytest.mark.parametrize("resample", [1, 3])
-def test_inpainting_samples_the_unknown_pixels_from_the_data_distribution(resample):
-    # Independent Gaussian pixels: the known half says nothing about the other half.
+@pytest.mark.parametrize("resample, reconstruction_guidance", [(1, 0.0), (3, 0.0), (1, 25.0)])
+def test_inpainting_samples_the_unknown_pixels_from_the_data_distribution(resample, reconstruction_guidance):
+    # Independent Gaussian pixels: the known half says nothing about the other
+    # half, so neither resampling nor the guidance's pull may bias it.
     model = GaussianDataScore(0.5, 0.1, image_shape=(8, 8, 1))
     known = np.full((256, 8, 8, 1), 0.9, dtype="float32")
     mask = np.zeros((8, 8, 1))
     mask[:, :4] = 1.0
-    completed, nfe = inpaint(model, known, mask, steps=200, resample=resample, seed=0)
+    completed, nfe = inpaint(model, known, mask, steps=200, resample=resample,
+                             reconstruction_guidance=reconstruction_guidance, seed=0)
     assert nfe == 200 * resample
     assert np.array_equal(completed[:, :, :4], known[:, :, :4])
     generated = completed[:, :, 4:]
@@ -149,6 +151,9 @@ def test_inpainting_rejects_a_mask_or_images_of_the_wrong_shape(tiny_model):
         inpaint(tiny_model, np.zeros((2, 28, 28, 1)), np.ones((14, 28, 1)))
     with pytest.raises(ValueError, match=r"\(batch, 28, 28, 1\)"):
         inpaint(tiny_model, np.zeros((2, 32, 32, 1)), np.ones((32, 32, 1)))
+    for weight in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="reconstruction_guidance must be a finite number >= 0"):
+            inpaint(tiny_model, np.zeros((2, 28, 28, 1)), np.ones((28, 28, 1)), reconstruction_guidance=weight)
 
 
 def test_stochastic_edm_heun_recovers_a_gaussian_and_is_seeded():
