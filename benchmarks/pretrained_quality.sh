@@ -5,8 +5,8 @@
 # NUM (default 10000) sets the samples per main evaluation; REFERENCE_NUM (default 500)
 # those of the comparison with the 500-step Euler-Maruyama reference, which costs 14x more
 # per digit; GUIDANCE (default: the package's) the guidance of the conditional evaluation;
-# INPAINT_NUM (default 200), INPAINT_STEPS (default 100) and INPAINT_RESAMPLE (default "1 4")
-# the inpainting runs.
+# INPAINT_NUM (default 200), INPAINT_STEPS (default 100), INPAINT_RESAMPLE (default "1 4") and
+# INPAINT_GUIDANCE (reconstruction guidance weights, default "0 25") the inpainting runs.
 set -euo pipefail
 DATA=${1:-}
 OUT=${2:-runs/pretrained_quality}
@@ -27,6 +27,7 @@ run keras-sgm evaluate --num "$REFERENCE_NUM" --sampler euler "${data_option[@]}
     --json "$OUT/euler500_small.json" --no-progress
 # shellcheck disable=SC2086 # the step and resample settings are lists
 run python benchmarks/inpainting.py "${data_option[@]}" --num "${INPAINT_NUM:-200}" \
-    --steps ${INPAINT_STEPS:-100} --resample ${INPAINT_RESAMPLE:-1 4}
+    --steps ${INPAINT_STEPS:-100} --resample ${INPAINT_RESAMPLE:-1 4} \
+    --reconstruction-guidance ${INPAINT_GUIDANCE:-0 25}
 run keras-sgm evaluate --num "$NUM" --sampler heun --conditional ${GUIDANCE:+--guidance "$GUIDANCE"} "${data_option[@]}" \
     --json "$OUT/heun_conditional.json" --no-progress

@@ -8,7 +8,7 @@ from PIL import Image
 
 import keras_sgm
 from keras_sgm.cli import SAMPLER_NAMES, main
-from keras_sgm.samplers import SAMPLERS
+from keras_sgm.samplers import DEFAULT_GUIDANCE, SAMPLERS, sample
 from tests.conftest import FIXTURE, small_model
 
 
@@ -187,6 +187,22 @@ def test_sample_one_digit_with_guidance(conditional_checkpoint, tmp_path):
     result = invoke(*common, "--digit", 7, "--guidance", 3)
     assert result.exit_code == 0 and "7, guidance 3" in result.output
     assert not np.array_equal(np.load(npz)["images"], guidance_zero)
+
+
+def test_sample_any_digit_draws_seeded_random_labels_and_records_them(conditional_checkpoint, tmp_path):
+    npz = tmp_path / "raw.npz"
+    common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 12, "--steps", 2,
+              "--out", tmp_path / "g.png", "--npz", npz, "--no-progress"]
+    result = invoke(*common, "--digit", "any")
+    assert result.exit_code == 0 and "any, guidance 4" in result.output
+    drawn = np.load(npz)
+    assert len(set(drawn["labels"].tolist())) > 3 and set(drawn["labels"].tolist()) <= set(range(10))
+    invoke(*common, "--digit", "any", "--seed", 1)
+    assert not np.array_equal(np.load(npz)["labels"], drawn["labels"])
+    # The recorded labels are the ones the digits were drawn with.
+    model = keras.saving.load_model(conditional_checkpoint, compile=False)
+    expected, _, _ = sample(model, 12, steps=2, seed=0, labels=drawn["labels"], guidance=DEFAULT_GUIDANCE)
+    np.testing.assert_allclose(drawn["images"], expected, atol=1e-5)
 
 
 def test_digit_errors(checkpoint, conditional_checkpoint, tmp_path):
