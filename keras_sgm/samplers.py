@@ -491,6 +491,11 @@ class ReconstructionGuided:
         known: The known pixels (zero elsewhere).
         mask: 1 where a pixel is known.
         weight: The guidance weight; 0 is the model's own score.
+
+    Example:
+
+    >>> guided = ReconstructionGuided(model, known, mask, weight=25.0)
+    >>> score = guided.score(noisy_images, times)  # what `inpaint` steps with
     """
 
     def __init__(self, model, known, mask, weight):
