@@ -625,8 +625,9 @@ SAMPLERS = {
 
 DEFAULT_GUIDANCE = 4.0
 """Guidance scale used when a digit is asked for: `s(x) + 4 (s(x | y) - s(x))`, the
-smallest of 1, 2, 4, 6 and 8 at which the shipped model's 300 guided samples were all
-recognised as the requested digit (smaller scales keep more variety)."""
+smallest of 1, 2, 4, 6 and 8 at which version 2 of the shipped model drew 300 guided
+samples all recognised as the requested digit (smaller scales keep more variety); the
+shipped version 3 draws 99.93 % of 10,000 so."""
 
 
 def sample(
