@@ -19,4 +19,6 @@ class GaussianDataScore:
 
     def score(self, x, times):
         sigma = ops.reshape(self.schedule.marginal_std(times), (-1, 1, 1, 1))
-        return -(x - self.mean) / (self.std**2 + sigma**2)
+        # A tensor mean: torch cannot mix NumPy arrays with tensors that need a gradient.
+        mean = ops.convert_to_tensor(self.mean, "float32")
+        return -(x - mean) / (self.std**2 + sigma**2)
