@@ -367,7 +367,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
     """
     import numpy as np
 
-    from keras_sgm.images import save_grid
+    from keras_sgm.images import grey_unknown, save_grid
     from keras_sgm.samplers import inpaint as complete
 
     if (keep is None) == (mask_path is None):
@@ -387,8 +387,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
     images, nfe = complete(scorer, np.repeat(known[None], num, axis=0), mask, steps=steps,
                            resample=resample, reconstruction_guidance=reconstruction_guidance,
                            seed=seed, progress=progress)
-    masked_input = mask * known + (1.0 - mask) * 0.5
-    save_grid(np.concatenate([masked_input[None], images]), out, columns=num + 1)
+    save_grid(np.concatenate([grey_unknown(known, mask)[None], images]), out, columns=num + 1)
     if npz:
         _save_npz(npz, images=images, mask=mask)
     click.echo(f"{num} completions ({nfe} NFE each) -> {out}" + (f", {npz}" if npz else ""))

@@ -47,3 +47,19 @@ def save_grid(images, path, columns=None, scale=2):
     picture = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     picture.save(path, format="PNG")
     return path
+
+
+def grey_unknown(images, mask):
+    """`images` with the pixels that `mask` marks unknown (0) shown mid-grey.
+
+    How inpainting grids show their input, so that black known pixels stay
+    distinguishable from the pixels to be generated.
+
+    Args:
+        images: Images in [0, 1].
+        mask: 1 where a pixel is known, broadcastable to `images`.
+
+    Returns:
+        The images with unknown pixels set to 0.5.
+    """
+    return mask * images + (1.0 - mask) * 0.5

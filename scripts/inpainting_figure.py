@@ -13,7 +13,8 @@ import numpy as np
 
 from keras_sgm import load_pretrained
 from keras_sgm.data import load_npz_images
-from keras_sgm.images import save_grid
+from keras_sgm.metrics import unit_floats
+from keras_sgm.images import grey_unknown, save_grid
 from keras_sgm.samplers import half_mask, inpaint
 
 
@@ -26,12 +27,12 @@ def main():
 
     images, labels = load_npz_images(args.data, "test")
     # The first test digit of each class.
-    digits = images[[int(np.argmax(labels == d)) for d in range(10)]].astype("float32") / 255.0
+    digits = unit_floats(images[[int(np.argmax(labels == d)) for d in range(10)]])
     mask = half_mask((28, 28, 1), "top")
     model = load_pretrained()
     replaced, _ = inpaint(model, digits, mask, steps=args.steps, reconstruction_guidance=0.0, seed=0)
     guided = [inpaint(model, digits, mask, steps=args.steps, seed=seed)[0] for seed in range(3)]
-    rows = np.stack([mask * digits + (1.0 - mask) * 0.5, replaced, *guided, digits], axis=1)
+    rows = np.stack([grey_unknown(digits, mask), replaced, *guided, digits], axis=1)
     save_grid(rows.reshape(-1, 28, 28, 1), args.out, columns=rows.shape[1])
     print(f"wrote {args.out}")
 
