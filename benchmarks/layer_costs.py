@@ -19,13 +19,14 @@ import keras
 import numpy as np
 
 import keras_sgm
-from speed import median_seconds
+from speed import median_seconds, training_step_seconds
 
 
 class ChannelScale(keras.layers.Layer):
     """A trainable scale per channel, so that gradients flow into the inputs."""
 
     def build(self, input_shape):
+        # The last axis of an image batch; a single scale for a batch of scalars.
         self.scale = self.add_weight(shape=tuple(input_shape[1:][-1:]), initializer="ones")
 
     def call(self, inputs):
@@ -47,17 +48,6 @@ def seconds_per_step(layer, input_shapes, batch_size, steps, repeats):
     return seconds / steps
 
 
-def train_step_seconds(batch_size, steps, repeats):
-    """Median seconds of one training step of the full default score model."""
-    images = np.random.default_rng(0).integers(0, 256, (steps * batch_size, 28, 28, 1), dtype=np.uint8)
-    model = keras_sgm.ScoreModel(keras_sgm.build_unet(), seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4))
-    seconds = median_seconds(
-        lambda: model.fit(images, batch_size=batch_size, epochs=1, shuffle=False, verbose=0), repeats
-    )
-    return seconds / steps
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=128)
@@ -69,7 +59,9 @@ def main():
 
     # The full step goes first: after dozens of single-layer models the same
     # process measured TensorFlow's and JAX's full step at half their speed.
-    full = train_step_seconds(**timing)
+    full_model = keras_sgm.ScoreModel(keras_sgm.build_unet(), seed=0)
+    full_model.compile(optimizer=keras.optimizers.Adam(1e-4))
+    full = training_step_seconds(full_model, **timing)
     network = keras_sgm.build_unet()
     empty = seconds_per_step(keras.layers.Identity(), [(None, 1)], **timing)
     costs = []
