@@ -1,6 +1,6 @@
 """Training and sampling throughput of the default model on the active backend.
 
-    KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--json out.json]
+    KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--patch-size 1] [--json out.json]
 
 Training: img/s of `model.fit` at batch 128 on random digits. Sampling:
 img*NFE/s of the EDM Heun sampler at batch 64 (images times network
@@ -47,10 +47,14 @@ def main():
     parser.add_argument("--sample-batch", type=int, default=64)
     parser.add_argument("--sample-steps", type=int, default=18)
     parser.add_argument("--mixed-precision", action="store_true", help="the mixed_bfloat16 policy")
+    parser.add_argument("--patch-size", type=int, default=None,
+                        help="the network's patch size (default: build_unet's; 1: the shipped model's network)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    network = keras_sgm.build_unet(dtype="mixed_bfloat16" if args.mixed_precision else None)
+    network = keras_sgm.build_unet(
+        patch_size=args.patch_size, dtype="mixed_bfloat16" if args.mixed_precision else None
+    )
     model = keras_sgm.ScoreModel(network, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-4))
     step_seconds = training_step_seconds(model, args.batch_size, args.steps, args.repeats)
@@ -59,7 +63,8 @@ def main():
         lambda: edm_heun(model, args.sample_batch, steps=args.sample_steps, seed=0), args.repeats
     )
     result = {
-        "backend": keras.backend.backend() + (" bfloat16" if args.mixed_precision else ""),
+        "backend": keras.backend.backend() + (" bfloat16" if args.mixed_precision else "")
+        + ("" if args.patch_size is None else f" patch {args.patch_size}"),
         "parameters": model.network.count_params(),
         "train_images_per_s": args.batch_size / step_seconds,
         "sample_image_nfe_per_s": args.sample_batch * nfe / sample_seconds,

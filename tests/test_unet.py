@@ -1,7 +1,10 @@
 import keras
+import numpy as np
 import pytest
 
 from keras_sgm import build_unet
+from keras_sgm.layers import DepthToSpace, SmallMapConv2D, SpaceToDepth
+from keras_sgm.unet import patch_size_of
 
 
 def _skip_joins(unet):
@@ -34,12 +37,38 @@ def test_default_size_is_close_to_the_reference():
     assert 1.0e6 < params < 1.25e6
 
 
-@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
-def test_output_has_the_image_shape(shape):
-    unet = build_unet(shape)
+@pytest.mark.parametrize("shape, patch_size", [((28, 28, 1), 1), ((28, 28, 1), 2), ((32, 32, 3), 4)])
+def test_output_has_the_image_shape(shape, patch_size):
+    unet = build_unet(shape, patch_size=patch_size)
+    assert patch_size_of(unet) == patch_size
     images = keras.random.normal((2, *shape))
     out = unet([images, keras.ops.ones((2,))])
     assert tuple(out.shape) == (2, *shape)
+
+
+def test_patches_hold_neighbouring_pixels_and_unfold_exactly():
+    images = np.random.default_rng(0).normal(size=(2, 6, 4, 3)).astype("float32")
+    folded = keras.ops.convert_to_numpy(SpaceToDepth(2)(images))
+    assert folded.shape == (2, 3, 2, 12)
+    # The patch at row 1, column 1 holds pixels (2..3, 2..3) of every channel.
+    np.testing.assert_array_equal(folded[:, 1, 1].reshape(2, 2, 2, 3), images[:, 2:4, 2:4])
+    unfolded = keras.ops.convert_to_numpy(DepthToSpace(2)(folded))
+    np.testing.assert_array_equal(unfolded, images)
+
+
+def test_patches_of_two_pixels_halve_every_level_and_keep_the_skips():
+    assert patch_size_of(build_unet()) == 1
+    unet = build_unet(patch_size=2)
+    joins = [(tuple(join.input[1].shape), tuple(join.output.shape)) for join in _skip_joins(unet)]
+    assert [skip[1:] for skip, _ in joins] == [(4, 4, 128), (7, 7, 64), (14, 14, 32)]
+    assert all(out[-1] == 2 * skip[-1] for skip, out in joins)
+
+
+def test_patch_size_that_does_not_divide_the_image_is_rejected():
+    with pytest.raises(ValueError, match="must divide"):
+        build_unet((28, 28, 1), patch_size=3)
+    with pytest.raises(ValueError, match="positive integer"):
+        build_unet((28, 28, 1), patch_size=0)
 
 
 def test_output_depends_on_time():
@@ -53,3 +82,17 @@ def test_output_depends_on_time():
 def test_too_many_levels_for_the_image_is_rejected():
     with pytest.raises(ValueError, match="fewer channels"):
         build_unet((4, 4, 1), channels=(8, 16, 32, 64))
+
+
+@pytest.mark.parametrize(
+    "shape, strides, padding",
+    [((2, 2, 8), 1, "same"), ((4, 4, 8), 2, "same"), ((3, 5, 4), 2, "same"), ((5, 6, 2), 1, "valid")],
+)
+def test_small_map_convolution_equals_conv2d(shape, strides, padding):
+    reference = keras.layers.Conv2D(6, 3, strides=strides, padding=padding, bias_initializer="random_normal")
+    small_map = SmallMapConv2D(6, 3, strides=strides, padding=padding)
+    images = np.random.default_rng(1).normal(size=(3, *shape)).astype("float32")
+    expected = keras.ops.convert_to_numpy(reference(images))
+    small_map.build(images.shape)
+    small_map.set_weights(reference.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(small_map(images)), expected, atol=1e-5)
