@@ -4,7 +4,9 @@
 
 Offline, point TensorFlow Datasets at a prepared copy of MNIST first:
 `export TFDS_DATA_DIR=../shared/tfds`. Interrupt it at any time and run the
-same command again: it resumes from the last finished epoch.
+same command again: it resumes from the last finished epoch. `--patch-size 2`
+trains a network 2 to 3 times faster per epoch, at a higher loss after the same
+epochs (see the README's speed section).
 """
 
 import argparse

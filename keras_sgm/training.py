@@ -64,7 +64,8 @@ def resume_from(model, checkpoint, steps_per_epoch):
     except Exception as error:  # noqa: BLE001 - any failure means the same to the user
         raise ValueError(
             f"cannot resume from {checkpoint}: {type(error).__name__}: {str(error)[:200]}. "
-            f"It is corrupted or holds another model; move it away or choose another output directory."
+            f"It is corrupted or holds another model (another patch size?); move it away or "
+            f"choose another output directory."
         ) from error
     return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
 
