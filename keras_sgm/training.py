@@ -253,9 +253,9 @@ def train_mnist(
         fit_data = {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}
 
     checkpoint = output_dir / "model.keras"
-    continued = checkpoint if checkpoint.exists() else init_weights
-    if patch_size is None and continued is not None:
-        patch_size = saved_patch_size(continued)
+    if patch_size is None:
+        continued = checkpoint if checkpoint.exists() else init_weights
+        patch_size = (saved_patch_size(continued) if continued is not None else None) or 1
 
     keras.utils.set_random_seed(seed)
     network = build_unet(
