@@ -38,7 +38,7 @@ def main():
     parser.add_argument("--label-dropout", type=float, default=0.1,
                         help="share of images trained without their label (the unconditional path)")
     parser.add_argument("--patch-size", type=positive_int, default=None,
-                        help="fold PxP pixel patches into channels: 2 trains 2-2.5x faster at a higher "
+                        help="fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher "
                         "loss (default: that of the resumed run or --init-weights, else 1)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="2: one line per epoch")
     args = parser.parse_args()

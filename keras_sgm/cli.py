@@ -174,7 +174,7 @@ def _load_checkpoint(path):
 @click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1, show_default=True,
               help="Share of images trained without their label (the unconditional path).")
 @click.option("--patch-size", type=click.IntRange(min=1, max=28), default=None,
-              help="Fold PxP pixel patches into channels: 2 trains 2-2.5x faster at a higher loss "
+              help="Fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher loss "
                    "(default: that of the resumed run or --init-weights, else 1).")
 @click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
               help="2: one line per epoch.")

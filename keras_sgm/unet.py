@@ -57,7 +57,7 @@ def build_unet(
     With `patch_size=2`, the first layer folds each 2x2 patch of pixels into
     the channels (`SpaceToDepth`) and the last one unfolds them
     (`DepthToSpace`): every level works on a quarter of the positions, with
-    the same weights. On a 2-core CPU that trains 2 to 2.5 times faster, but
+    the same weights. On a 2-core CPU that trains 2 to 3 times faster, but
     the loss after the same epochs is higher, most of all at low noise, where
     each pixel's own features count (README, speed section). It suits quick
     experiments; the default stays 1.
