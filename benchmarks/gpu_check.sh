@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short train and sample on a GPU machine, on the JAX and torch backends,
-# in float32 and in mixed bfloat16.
+# in float32, in mixed bfloat16 and with the patch_size=2 network.
 # Prints the same table as benchmarks/speed.py (train img/s at batch 128,
 # sampling img*NFE/s at batch 64). Pass a folder to keep the JSON figures.
 set -uo pipefail
@@ -9,10 +9,14 @@ out=${1:-/tmp}
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 echo "| backend | train img/s | sample img*NFE/s |"
 echo "| --- | --- | --- |"
+run() {  # name (backend first), then speed.py options
+    local name=$1
+    shift
+    KERAS_BACKEND=${name%%_*} python benchmarks/speed.py --steps 100 "$@" --json "$out/speed_$name.json" 2>"$out/speed_$name.err" \
+        || { echo "| $name | failed: see $out/speed_$name.err | |"; tail -5 "$out/speed_$name.err"; }
+}
 for backend in jax torch; do
-    for precision in "" --mixed-precision; do
-        name=$backend${precision:+_bf16}
-        KERAS_BACKEND=$backend python benchmarks/speed.py --steps 100 $precision --json "$out/speed_$name.json" 2>"$out/speed_$name.err" \
-            || { echo "| $name | failed: see $out/speed_$name.err | |"; tail -5 "$out/speed_$name.err"; }
-    done
+    run "$backend"
+    run "${backend}_bf16" --mixed-precision
+    run "${backend}_patch2" --patch-size 2
 done
