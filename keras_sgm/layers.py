@@ -96,6 +96,9 @@ class SpaceToDepth(_PatchLayer):
     Args:
         block_size: Side of the patches, dividing the image's height and width.
 
+    Returns:
+        A `(batch, h / b, w / b, b * b * c)` tensor for `(batch, h, w, c)` images.
+
     Example:
 
     >>> x = keras.ops.reshape(keras.ops.arange(16.0), (1, 4, 4, 1))
@@ -127,6 +130,9 @@ class DepthToSpace(_PatchLayer):
     Args:
         block_size: Side of the patches; the channels must be a multiple of
             its square.
+
+    Returns:
+        A `(batch, h * b, w * b, c / b^2)` tensor for `(batch, h, w, c)` features.
 
     Example:
 
@@ -167,6 +173,9 @@ class SmallMapConv2D(keras.layers.Conv2D):
         *args, **kwargs: Those of `keras.layers.Conv2D`, with
             `data_format="channels_last"` and no dilation or groups.
 
+    Returns:
+        What `Conv2D` returns for the same weights and inputs.
+
     Example:
 
     >>> conv = SmallMapConv2D(8, 3, strides=2, padding="same")
@@ -176,7 +185,7 @@ class SmallMapConv2D(keras.layers.Conv2D):
 
     def build(self, input_shape):
         if self.data_format != "channels_last" or max(self.dilation_rate) > 1 or self.groups > 1:
-            raise ValueError("SmallMapConv2D supports channels_last without dilation or groups.")
+            raise ValueError("SmallMapConv2D supports channels_last without dilation or groups; use Conv2D for others.")
         super().build(input_shape)
         height, width = input_shape[1:3]
         (kernel_h, kernel_w), (stride_h, stride_w) = self.kernel_size, self.strides
