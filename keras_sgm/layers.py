@@ -185,7 +185,9 @@ class SmallMapConv2D(keras.layers.Conv2D):
 
     def build(self, input_shape):
         if self.data_format != "channels_last" or max(self.dilation_rate) > 1 or self.groups > 1:
-            raise ValueError("SmallMapConv2D supports channels_last without dilation or groups; use Conv2D for others.")
+            raise ValueError(
+                "SmallMapConv2D supports channels_last without dilation or groups; use Conv2D for others."
+            )
         super().build(input_shape)
         height, width = input_shape[1:3]
         (kernel_h, kernel_w), (stride_h, stride_w) = self.kernel_size, self.strides
