@@ -1,8 +1,9 @@
 """Training and sampling throughput of the default model on the active backend.
 
-    KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--patch-size 1] [--json out.json]
+    KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--patch-size 1] [--jit-compile auto] [--json out.json]
 
-Training: img/s of `model.fit` at batch 128 on random digits. Sampling:
+Training: img/s of `model.fit` at batch 128 on random digits, compiled as
+in a full run of the main job (on PyTorch that is `torch.compile`). Sampling:
 img*NFE/s of the EDM Heun sampler at batch 64 (images times network
 evaluations per second). Each figure is the median of several timed
 repeats after a warm-up that absorbs compilation.
@@ -17,6 +18,7 @@ import keras
 import numpy as np
 
 import keras_sgm
+from keras_sgm.backend import TORCH_COMPILE_MIN_STEPS, training_jit_compile
 from keras_sgm.samplers import edm_heun
 
 
@@ -48,6 +50,11 @@ def main():
     parser.add_argument("--sample-steps", type=int, default=18)
     parser.add_argument("--mixed-precision", action="store_true", help="the mixed_bfloat16 policy")
     parser.add_argument("--patch-size", type=int, default=1, help="the network's patch size (2: the faster network)")
+    parser.add_argument(
+        "--jit-compile", choices=["auto", "true", "false"], default="auto",
+        help="model.compile's jit_compile; auto: as a full run of the main job "
+        "(XLA on JAX and TensorFlow, torch.compile on PyTorch)",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -55,7 +62,12 @@ def main():
         patch_size=args.patch_size, dtype="mixed_bfloat16" if args.mixed_precision else None
     )
     model = keras_sgm.ScoreModel(network, seed=0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4))
+    jit_compile = {
+        "auto": training_jit_compile(TORCH_COMPILE_MIN_STEPS),
+        "true": True,
+        "false": False,
+    }[args.jit_compile]
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit_compile)
     step_seconds = training_step_seconds(model, args.batch_size, args.steps, args.repeats)
     nfe = 2 * args.sample_steps - 1
     sample_seconds = median_seconds(
@@ -63,7 +75,9 @@ def main():
     )
     result = {
         "backend": keras.backend.backend() + (" bfloat16" if args.mixed_precision else "")
-        + ("" if args.patch_size == 1 else f", patch {args.patch_size}"),
+        + ("" if args.patch_size == 1 else f", patch {args.patch_size}")
+        + ("" if args.batch_size == 128 else f", batch {args.batch_size}")
+        + ("" if args.jit_compile == "auto" else f", jit_compile {args.jit_compile}"),
         "parameters": model.network.count_params(),
         "train_images_per_s": args.batch_size / step_seconds,
         "sample_image_nfe_per_s": args.sample_batch * nfe / sample_seconds,

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sgm.backend import training_jit_compile
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
 from keras_sgm.model import ScoreModel
@@ -188,6 +189,7 @@ def train_mnist(
     mixed_precision=False,
     label_dropout=0.1,
     patch_size=None,
+    jit_compile="auto",
     verbose=1,
 ):
     """Trains the default class-conditional score model on MNIST, then samples.
@@ -226,6 +228,11 @@ def train_mnist(
         patch_size: The network's `patch_size` (see `build_unet`; 2 trains
             faster, at a higher loss). None takes that of the checkpoint
             being resumed or of `init_weights`, else 1.
+        jit_compile: `model.compile`'s `jit_compile`. `"auto"` takes the
+            fastest for a run of `epochs` epochs on this backend (see
+            `keras_sgm.backend.training_jit_compile`): XLA on JAX and
+            TensorFlow; on PyTorch, `torch.compile` for runs of 1,000
+            steps or more, else eager.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
     Returns:
@@ -262,7 +269,11 @@ def train_mnist(
         num_classes=10, patch_size=patch_size, dtype="mixed_bfloat16" if mixed_precision else None
     )
     model = ScoreModel(network, label_dropout=label_dropout, seed=seed)
-    model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
+    if jit_compile == "auto":
+        jit_compile = training_jit_compile(epochs * steps)
+    model.compile(
+        optimizer=default_optimizer(learning_rate, epochs * steps), jit_compile=jit_compile
+    )
     initial_epoch = resume_from(model, checkpoint, steps)
     if initial_epoch == 0 and init_weights is not None:
         start_from(model, init_weights)

@@ -85,6 +85,26 @@ def test_loss_drops_on_real_digits_within_200_steps(digits):
     assert after < 0.7 * before, f"loss went from {before:.1f} to {after:.1f}"
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow",
+    reason="TensorFlow's stateless RNG picks another algorithm under XLA, so the noise differs",
+)
+def test_compiled_training_takes_the_same_steps_as_uncompiled(digits):
+    """jit_compile=True (XLA; torch.compile on PyTorch) is what long runs of
+    the main job use; it must change the speed, not the training."""
+    images, labels = digits[0][:96], digits[1][:96]
+    runs = []
+    for jit_compile in (False, True):
+        model = small_model(seed=3, num_classes=10, label_dropout=0.5)
+        model.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=jit_compile)
+        history = model.fit(images, labels, batch_size=32, epochs=2, shuffle=False, verbose=0)
+        runs.append((history.history["loss"], [to_numpy(w) for w in model.ema_network.weights]))
+    (eager_losses, eager_weights), (compiled_losses, compiled_weights) = runs
+    np.testing.assert_allclose(compiled_losses, eager_losses, rtol=1e-4)
+    for compiled, eager in zip(compiled_weights, eager_weights):
+        np.testing.assert_allclose(compiled, eager, rtol=1e-3, atol=1e-5)
+
+
 def test_ema_weights_trail_the_raw_weights_and_drive_score(digits):
     model = small_model(seed=1, ema_decay=0.9)
     model.fit(digits[0][:128], batch_size=32, epochs=2, verbose=0)
