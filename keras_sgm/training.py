@@ -232,7 +232,7 @@ def train_mnist(
             fastest for a run of `epochs` epochs on this backend (see
             `keras_sgm.backend.training_jit_compile`): XLA on JAX and
             TensorFlow; on PyTorch, `torch.compile` for runs of 1,000
-            steps or more, else eager.
+            steps or more of the `patch_size=1` network, else eager.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
     Returns:
@@ -270,7 +270,7 @@ def train_mnist(
     )
     model = ScoreModel(network, label_dropout=label_dropout, seed=seed)
     if jit_compile == "auto":
-        jit_compile = training_jit_compile(epochs * steps)
+        jit_compile = training_jit_compile(epochs * steps, patch_size)
     model.compile(
         optimizer=default_optimizer(learning_rate, epochs * steps), jit_compile=jit_compile
     )
