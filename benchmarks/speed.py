@@ -53,7 +53,7 @@ def main():
     parser.add_argument(
         "--jit-compile", choices=["auto", "true", "false"], default="auto",
         help="model.compile's jit_compile; auto: as a full run of the main job "
-        "(XLA on JAX and TensorFlow, torch.compile on PyTorch)",
+        "(XLA on JAX and on TensorFlow with a GPU, torch.compile on PyTorch)",
     )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()

@@ -162,7 +162,8 @@ TORCH_COMPILE_MIN_STEPS = 1000
 def training_jit_compile(steps, patch_size=1):
     """The `jit_compile` of `model.compile` for a training run of `steps` steps.
 
-    JAX and TensorFlow: Keras's `"auto"`, which compiles with XLA. PyTorch:
+    JAX and TensorFlow: Keras's `"auto"`, which compiles with XLA (on
+    TensorFlow only with a GPU: on a 2-core CPU XLA trained no faster). PyTorch:
     Keras's `"auto"` runs eagerly, but `torch.compile` (`True`) trains the
     default network 1.4 to 1.8 times as fast on a 2-core CPU and 2.4 to 2.6
     times as fast on an H200 GPU, after a compilation of 30 to 90 s. It is

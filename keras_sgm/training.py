@@ -230,9 +230,10 @@ def train_mnist(
             being resumed or of `init_weights`, else 1.
         jit_compile: `model.compile`'s `jit_compile`. `"auto"` takes the
             fastest for a run of `epochs` epochs on this backend (see
-            `keras_sgm.backend.training_jit_compile`): XLA on JAX and
-            TensorFlow; on PyTorch, `torch.compile` for runs of 1,000
-            steps or more of the `patch_size=1` network, else eager.
+            `keras_sgm.backend.training_jit_compile`): XLA on JAX (and
+            on TensorFlow with a GPU); on PyTorch, `torch.compile` for
+            runs of 1,000 steps or more of the `patch_size=1` network,
+            else eager.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
     Returns:
