@@ -12,8 +12,8 @@ function, and that lives here:
   reads (and may assign) Keras variables, such as one sampler step.
 - `ReplicaSeedGenerator`: the training noise's generator, which gives each
   `tf.distribute` replica its own draws.
-- `training_jit_compile(steps)`: the `jit_compile` setting that trains
-  fastest on this backend for a run of that many steps.
+- `training_jit_compile(steps, patch_size)`: the `jit_compile` setting that
+  trains fastest on this backend for a run of that many steps.
 """
 
 import warnings
