@@ -6,8 +6,14 @@ gradients are taken and how variables are updated inside a compiled
 function, and that lives here:
 
 - `TrainStep`: a mixin giving `keras.Model` a `train_step` / `test_step`
-  for the active backend. Each step asks the model for `sample_loss(images, labels)`
-  and hands the result to `finish_train_step(loss)`.
+  for the active backend. The model provides four hooks, each written once
+  in `keras.ops`:
+  - `training_batch(data) -> (images, labels)`: a batch as float32 images
+    and its labels (or None);
+  - `batch_loss(images, labels) -> loss`: the scalar loss, drawing its
+    noise from the model's seed generator;
+  - `update_ema()`: called after every optimizer step;
+  - `record_loss(loss) -> logs`: updates the loss metric and returns the logs.
 - `compile_stateful(fn, variables)`: compiles a function of tensors that
   reads (and may assign) Keras variables, such as one sampler step.
 - `ReplicaSeedGenerator`: the training noise's generator, which gives each
@@ -19,7 +25,6 @@ function, and that lives here:
 import warnings
 
 import keras
-from keras.src.backend.common.stateless_scope import StatelessScope
 
 BACKEND = keras.backend.backend()
 
@@ -36,7 +41,7 @@ def run_stateless(fn, variables, values):
     assignments included). This is how a stateful Keras computation becomes
     a pure function that JAX can differentiate and compile.
     """
-    with StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+    with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
         output = fn()
     return output, [scope.get_current_value(v) for v in variables]
 
@@ -71,35 +76,37 @@ class _TensorFlowTrainStep:
     def train_step(self, data):
         import tensorflow as tf
 
-        batch = self.prepare_batch(data)
+        batch = self.training_batch(data)
         with tf.GradientTape() as tape:
-            loss = self.sample_loss(*batch)
+            loss = self.batch_loss(*batch)
             # The optimizer sums the replicas' gradients (MirroredStrategy).
             replica_share = loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(replica_share, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
-        return self.finish_train_step(loss)
+        self.update_ema()
+        return self.record_loss(loss)
 
     def test_step(self, data):
-        return self.finish_test_step(self.sample_loss(*self.prepare_batch(data)))
+        return self.record_loss(self.batch_loss(*self.training_batch(data)))
 
 
 class _TorchTrainStep:
     def train_step(self, data):
         import torch
 
-        batch = self.prepare_batch(data)
+        batch = self.training_batch(data)
         self.zero_grad()
-        loss = self.sample_loss(*batch)
+        loss = self.batch_loss(*batch)
         loss.backward()
         trainable = self.trainable_variables
         gradients = [v.value.grad for v in trainable]
         with torch.no_grad():
             self.optimizer.apply(gradients, trainable)
-        return self.finish_train_step(loss)
+        self.update_ema()
+        return self.record_loss(loss)
 
     def test_step(self, data):
-        return self.finish_test_step(self.sample_loss(*self.prepare_batch(data)))
+        return self.record_loss(self.batch_loss(*self.training_batch(data)))
 
 
 class _JaxTrainStep:
@@ -125,11 +132,11 @@ class _JaxTrainStep:
     def train_step(self, state, data):
         import jax
 
-        batch = self.prepare_batch(data)
+        batch = self.training_batch(data)
 
         def loss_and_state(trainable_values):
             return self._run_on_state(
-                lambda: self.sample_loss(*batch),
+                lambda: self.batch_loss(*batch),
                 (trainable_values, *state[1:]),
                 with_optimizer=True,
             )
@@ -141,14 +148,17 @@ class _JaxTrainStep:
             state[2], gradients, state[0]
         )
         state = (trainable, state[1], optimizer_values, state[3])
-        return self._run_on_state(
-            lambda: self.finish_train_step(loss), state, with_optimizer=True
-        )
+
+        def after_update():
+            self.update_ema()
+            return self.record_loss(loss)
+
+        return self._run_on_state(after_update, state, with_optimizer=True)
 
     def test_step(self, state, data):
-        batch = self.prepare_batch(data)
+        batch = self.training_batch(data)
         return self._run_on_state(
-            lambda: self.finish_test_step(self.sample_loss(*batch)),
+            lambda: self.record_loss(self.batch_loss(*batch)),
             state,
             with_optimizer=False,
         )

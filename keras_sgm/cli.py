@@ -1,4 +1,8 @@
-"""The `keras-sgm` command line."""
+"""The `keras-sgm` command line.
+
+It imports a backend only when a command runs (`BackendCommand`), so that
+`keras-sgm --help` and `keras-sgm COMMAND --help` answer at once.
+"""
 
 import os
 import pathlib
@@ -8,9 +12,21 @@ import sys
 import click
 
 import keras_sgm
-from keras_sgm.samplers import DEFAULT_GUIDANCE, DEFAULT_RECONSTRUCTION_GUIDANCE, HALVES, SAMPLERS, half_mask
-
-SAMPLER_NAMES = tuple(SAMPLERS)
+from keras_sgm.cli_options import (
+    FiniteFloat,
+    checkpoint_option,
+    data_options,
+    guidance_option,
+    npz_option,
+    num_option,
+    progress_option,
+    sampler_options,
+    seed_option,
+    steps_option,
+    train_options,
+)
+from keras_sgm.masks import HALVES, half_mask
+from keras_sgm.pretrained import DEFAULT_RECONSTRUCTION_GUIDANCE
 
 
 class OneLineErrors(click.Group):
@@ -31,6 +47,14 @@ class OneLineErrors(click.Group):
             sys.exit(1)
 
 
+class BackendCommand(click.Command):
+    """A command that imports Keras and its backend once its options are parsed (not for --help)."""
+
+    def invoke(self, ctx):
+        keras_sgm.import_backend()
+        return super().invoke(ctx)
+
+
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(keras_sgm.__version__, prog_name="keras-sgm")
 def main():
@@ -39,6 +63,9 @@ def main():
     The backend is chosen by the KERAS_BACKEND environment variable
     (tensorflow, jax or torch), as for any Keras program.
     """
+
+
+main.command_class = BackendCommand
 
 
 @main.command()
@@ -84,18 +111,6 @@ def _devices(backend):
     return [d.name for d in tf.config.list_logical_devices()]
 
 
-class FiniteFloat(click.FloatRange):
-    """A float in a range that also refuses NaN and infinity (which compare as in range)."""
-
-    def convert(self, value, param, ctx):
-        import math
-
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return number
-
-
 class InputError(click.ClickException):
     """Bad input: a one-line `Error: ...` and exit code 2, as for a bad option."""
 
@@ -131,53 +146,8 @@ def _can_create_files_in(folder):
         return False
 
 
-def _load_checkpoint(path):
-    import zipfile
-
-    import keras
-
-    from keras_sgm.model import ScoreModel
-
-    path = pathlib.Path(path)
-    if not path.exists():
-        _fail(f"the checkpoint {path} does not exist.")
-    if not zipfile.is_zipfile(path):
-        _fail(f"{path} is not a .keras file (those are zip archives): it is truncated, corrupted "
-              f"or of another format. Use an earlier checkpoint or save the model again.")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - every failure is the same to the user
-        detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
-        _fail(f"cannot load the checkpoint {path} (is it corrupted, or from another keras-sgm "
-              f"version?): {detail}")
-    if not isinstance(model, ScoreModel):
-        _fail(f"{path} holds a {type(model).__name__}, not a keras-sgm ScoreModel.")
-    return model
-
-
 @main.command()
-@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=16, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True)
-@click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
-              help="Checkpoint (resumed from), history and samples.")
-@click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="TFDS data directory (default: $TFDS_DATA_DIR).")
-@click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="An .npz with x_train, instead of TFDS.")
-@click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None, help="Cap, for quick runs.")
-@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
-@click.option("--init-weights", default=None,
-              help="Start from a saved model's weights ('pretrained': the shipped one), fresh optimizer.")
-@click.option("--mixed-precision/--float32", default=False, show_default=True,
-              help="bfloat16 arithmetic with float32 weights (GPUs); a run may resume either way.")
-@click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1, show_default=True,
-              help="Share of images trained without their label (the unconditional path).")
-@click.option("--patch-size", type=click.IntRange(min=1, max=28), default=None,
-              help="Fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher loss "
-                   "(default: that of the resumed run or --init-weights, else 1).")
-@click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
-              help="2: one line per epoch.")
+@train_options
 def train(**options):
     """Train the default model on MNIST, then sample a grid of digits.
 
@@ -200,14 +170,12 @@ def train(**options):
 
 def _load_model(checkpoint):
     """The model of `--checkpoint`, or the shipped pretrained model when it is None."""
-    if checkpoint is not None:
-        return _load_checkpoint(checkpoint)
-    from keras_sgm.pretrained import load_pretrained
+    from keras_sgm.checkpoints import CheckpointError, load_model
 
     try:
-        return load_pretrained()
-    except FileNotFoundError as error:
-        _fail(" ".join(str(error).split()))
+        return load_model(checkpoint)
+    except CheckpointError as error:
+        _fail(str(error))
 
 
 class Digit(click.ParamType):
@@ -240,50 +208,34 @@ def _digit_labels(model, digit, num, option="--digit", seed=0):
     return np.full(num, digit)
 
 
-CHURN_HELP = "heun only: EDM's S_churn, fresh noise at every step (0: deterministic; try 10)."
-
-
 def _churn_option(sampler, churn):
     if churn and sampler != "heun":
         _fail(f"--churn applies to the heun sampler only, not {sampler}.")
     return {"churn": churn} if churn else {}
 
 
-CHECKPOINT_HELP = "A .keras file saved by keras-sgm (default: the pretrained MNIST model)."
-GUIDANCE_HELP = "Classifier-free guidance with --digit: 0 unconditional, 1 conditional, >1 sharper."
-
-
 @main.command()
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help=CHECKPOINT_HELP)
-@click.option("--num", type=click.IntRange(min=1, max=100_000), default=None,
-              help="Number of digits [default: 64; with --digit all, 10 per row].")
+@checkpoint_option
+@num_option(None, help="Number of digits [default: 64; with --digit all, 10 per row].")
 @click.option("--digit", type=Digit(), default=None,
               help="Sample this digit (class-conditional models); 'all' writes one row per digit, "
                    "'any' draws each digit at random (guided: sharper than no --digit).")
-@click.option("--guidance", type=FiniteFloat(min=0, max=100), default=DEFAULT_GUIDANCE,
-              show_default=True, help=GUIDANCE_HELP)
-@click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True,
-              help="heun: fast EDM Heun (35 NFE); euler: Euler-Maruyama; pc: predictor-corrector; "
-                   "ode: probability-flow ODE (adaptive, or Heun with --steps).")
-@click.option("--steps", type=click.IntRange(min=1, max=100_000), default=None,
-              help="Sampler steps (default: heun 18, euler 500, pc 500, ode adaptive).")
-@click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True, help=CHURN_HELP)
-@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@guidance_option()
+@sampler_options
+@seed_option
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=256, show_default=True,
               help="Digits generated at once.")
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
-@click.option("--npz", type=click.Path(), default=None, help="Also write the raw images to this .npz.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@npz_option("the raw images")
+@progress_option
 def sample(checkpoint, num, digit, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
     """Sample digits and write them as a PNG grid.
 
     With no --checkpoint it uses the pretrained MNIST model, so
     `keras-sgm sample --digit all` works right after installing.
     """
-    import numpy as np
-
     from keras_sgm.images import save_grid
-    from keras_sgm.samplers import sample as draw
+    from keras_sgm.sampling import sample as draw
 
     options = _churn_option(sampler, churn)
     out = _writable_file(out, ".png")
@@ -341,15 +293,12 @@ def _read_png(path, shape, what):
               help="Which half of the image is known; the rest is generated.")
 @click.option("--mask", "mask_path", type=click.Path(dir_okay=False), default=None,
               help="Instead of --keep, a PNG of the same size: white where pixels are known.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help=CHECKPOINT_HELP)
-@click.option("--num", type=click.IntRange(min=1, max=10_000), default=8, show_default=True,
-              help="Completions to draw.")
+@checkpoint_option
+@num_option(8, maximum=10_000, help="Completions to draw.")
 @click.option("--digit", type=click.IntRange(0, 9), default=None,
               help="Complete it as this digit (class-conditional models).")
-@click.option("--guidance", type=FiniteFloat(min=0, max=100), default=DEFAULT_GUIDANCE,
-              show_default=True, help=GUIDANCE_HELP)
-@click.option("--steps", type=click.IntRange(min=1, max=100_000), default=500, show_default=True,
-              help="Euler-Maruyama steps.")
+@guidance_option()
+@steps_option(500, help="Euler-Maruyama steps.")
 @click.option("--resample", type=click.IntRange(min=1, max=100), default=1, show_default=True,
               help="RePaint passes per step (NFE = steps x resample): completions agree better "
                    "with the known pixels.")
@@ -357,11 +306,11 @@ def _read_png(path, shape, what):
               default=DEFAULT_RECONSTRUCTION_GUIDANCE, show_default=True,
               help="Pull of the generated pixels towards agreeing with the known ones (a backward "
                    "pass per step, about twice the time); 0: replacement alone.")
-@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@seed_option
 @click.option("--out", type=click.Path(), default="inpainted.png", show_default=True,
               help="PNG: the masked input (unknown pixels grey), then the completions.")
-@click.option("--npz", type=click.Path(), default=None, help="Also write the completions to this .npz.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@npz_option("the completions")
+@progress_option
 def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, resample,
             reconstruction_guidance, seed, out, npz, progress):
     """Fill in the unknown part of a digit, keeping its known pixels.
@@ -371,7 +320,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
     import numpy as np
 
     from keras_sgm.images import grey_unknown, save_grid
-    from keras_sgm.samplers import inpaint as complete
+    from keras_sgm.inpainting import inpaint as complete
 
     if (keep is None) == (mask_path is None):
         _fail("give exactly one of --keep (top, bottom, left, right) or --mask PNG.")
@@ -397,19 +346,15 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
 
 
 @main.command()
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None, help=CHECKPOINT_HELP)
-@click.option("--num", type=click.IntRange(min=200, max=1_000_000), default=10_000, show_default=True,
-              help="Number of samples scored (the FID needs more than its 128 feature dimensions).")
-@click.option("--sampler", type=click.Choice(sorted(SAMPLER_NAMES)), default="heun", show_default=True)
-@click.option("--steps", type=click.IntRange(min=1, max=100_000), default=None,
-              help="Sampler steps (its default if unset).")
-@click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True, help=CHURN_HELP)
+@checkpoint_option
+@num_option(10_000, minimum=200, maximum=1_000_000,
+            help="Number of samples scored (the FID needs more than its 128 feature dimensions).")
+@sampler_options
 @click.option("--conditional/--unconditional", default=False, show_default=True,
               help="Sample every digit equally often with guidance, and report how many are recognised "
                    "as the requested digit (class-conditional models).")
-@click.option("--guidance", type=FiniteFloat(min=0, max=100), default=DEFAULT_GUIDANCE,
-              show_default=True, help="Guidance scale with --conditional.")
-@click.option("--seed", type=click.IntRange(min=0, max=2**31 - 1), default=0, show_default=True)
+@guidance_option(help="Guidance scale with --conditional.")
+@seed_option
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True)
 @click.option("--bpd/--no-bpd", default=False, show_default=True,
               help="Also the negative log-likelihood of test digits in bits/dim.")
@@ -419,13 +364,10 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
               help="rtol = atol of the likelihood ODE solver.")
 @click.option("--calibrate/--no-calibrate", default=False, show_default=True,
               help="Also the FID floor (train vs test digits) and ceiling (noise vs test).")
-@click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="mnist.npz (x_train, x_test) instead of TFDS.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="TFDS data directory (default: $TFDS_DATA_DIR).")
+@data_options
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@progress_option
 def evaluate(checkpoint, num, sampler, steps, churn, conditional, guidance, seed, batch_size, bpd, bpd_num,
              bpd_tolerance, calibrate, data, data_dir, json_path, progress):
     """Sample digits and score them: FID, KID, classifier score, coverage (and bits/dim)."""

@@ -14,16 +14,12 @@ class DatasetUnavailableError(RuntimeError):
 
 
 def _tensorflow_for_data():
-    """TensorFlow for tf.data only: when another backend trains, keep TF off the GPUs."""
+    """TensorFlow for tf.data only: when another backend trains, TF stays off the GPUs."""
     import keras
-    import tensorflow as tf
 
-    if keras.backend.backend() != "tensorflow":
-        try:
-            tf.config.set_visible_devices([], "GPU")
-        except RuntimeError:  # devices already initialised: nothing to do
-            pass
-    return tf
+    from keras_sgm._tensorflow import import_tensorflow
+
+    return import_tensorflow(for_data_only=keras.backend.backend() != "tensorflow")
 
 
 def _unavailable(builder, reason):
@@ -72,8 +68,11 @@ def mnist_builder(data_dir=None, download=True):
 def load_mnist(split="train", batch_size=128, data_dir=None, shuffle=True, seed=0, download=True):
     """MNIST as a shuffled, batched, prefetched `tf.data.Dataset`.
 
-    Each element is `(images, labels)`: float32 images in [0, 1] of shape
-    `(batch_size, 28, 28, 1)` and int64 labels. Training batches all have
+    Each element is `(images, labels)`: uint8 images 0..255 of shape
+    `(batch_size, 28, 28, 1)` and int64 labels. `ScoreModel` rescales uint8
+    images to [0, 1] inside its train step, so a quarter of the bytes cross
+    from the pipeline to the model; `keras_sgm.images.unit_floats` does the
+    same for other uses. Training batches all have
     the same size (the last partial batch is dropped), so compiled steps
     are traced once.
 
@@ -136,7 +135,7 @@ def load_npz_images(path, split="train"):
 
 
 def batch_images(dataset, batch_size, shuffle=True, seed=0):
-    """Shuffles, batches, rescales uint8 images to [0, 1] floats and prefetches.
+    """Shuffles, batches and prefetches.
 
     Args:
         dataset: A `tf.data.Dataset` of unbatched `(image, label)` pairs.
@@ -151,8 +150,4 @@ def batch_images(dataset, batch_size, shuffle=True, seed=0):
     if shuffle:
         dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(int(batch_size), drop_remainder=shuffle)
-    dataset = dataset.map(
-        lambda images, labels: (tf.cast(images, tf.float32) / 255.0, labels),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
     return dataset.prefetch(tf.data.AUTOTUNE)

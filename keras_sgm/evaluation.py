@@ -3,8 +3,12 @@
 import numpy as np
 
 from keras_sgm import metrics
+from keras_sgm.images import unit_floats
+from keras_sgm.inpainting import inpaint
 from keras_sgm.likelihood import bits_per_dim
-from keras_sgm.samplers import DEFAULT_RECONSTRUCTION_GUIDANCE, half_mask, inpaint, sample
+from keras_sgm.masks import half_mask
+from keras_sgm.pretrained import DEFAULT_GUIDANCE, DEFAULT_RECONSTRUCTION_GUIDANCE
+from keras_sgm.sampling import sample
 
 
 def load_reference_digits(data=None, data_dir=None):
@@ -32,7 +36,7 @@ def load_reference_digits(data=None, data_dir=None):
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
                    seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
-                   labels=None, guidance=1.0, progress=False, **options):
+                   labels=None, guidance=DEFAULT_GUIDANCE, progress=False, **options):
     """Samples `num` digits and scores them against the test digits.
 
     Args:
@@ -122,7 +126,7 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1
         the rest black, as a baseline), `num`, `keep`, `steps`, `resample`,
         `reconstruction_guidance`.
     """
-    images = metrics.unit_floats(images)
+    images = unit_floats(images)
     mask = half_mask(model.image_shape, keep)
     completed = np.concatenate([
         inpaint(model, images[first : first + batch_size], mask, steps=steps, resample=resample,

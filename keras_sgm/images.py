@@ -1,9 +1,32 @@
-"""Image grids: arrange a batch of images in rows and write it as a PNG."""
+"""Images: the conversion to [0, 1] floats, and grids written as PNG files."""
 
 import math
 import pathlib
 
 import numpy as np
+
+
+def unit_floats(images):
+    """Images as float32 in [0, 1]: uint8 0..255 is divided by 255, other dtypes are cast.
+
+    The one conversion of the package: NumPy arrays (and lists) give a
+    NumPy array, backend tensors a tensor, inside compiled code too.
+
+    Example:
+
+    >>> unit_floats(np.array([0, 255], "uint8")).tolist()
+    [0.0, 1.0]
+    """
+    if not hasattr(images, "dtype"):
+        images = np.asarray(images)
+    uint8 = "uint8" in str(images.dtype)
+    if isinstance(images, np.ndarray):
+        images = images.astype("float32")
+    else:
+        from keras import ops
+
+        images = ops.cast(images, "float32")
+    return images / 255.0 if uint8 else images
 
 
 def make_grid(images, columns=None, padding=2):

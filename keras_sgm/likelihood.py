@@ -18,8 +18,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sgm._programs import SamplingRun
 from keras_sgm.backend import input_gradient
-from keras_sgm.samplers import Driver, pf_ode_velocity, solve_adaptive
+from keras_sgm.ode_solver import solve_adaptive
+from keras_sgm.samplers import pf_ode_velocity, sigmas_of_times
 
 
 def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequantize=True,
@@ -27,8 +29,8 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
     """Bits/dim of a batch of images under the model's probability-flow ODE.
 
     Args:
-        model: A `ScoreModel` (or any object with `schedule`, `image_shape`
-            and `score(x, t)`).
+        model: A `ScoreFunction` of pixels, such as a `ScoreModel` (its
+            unconditional score) or `model.guided(labels)`.
         pixels: uint8 images `(n, *image_shape)` (dequantised), or floats in
             [0, 1] with `dequantize=False` (a continuous density).
         eps: Time at which the data starts its journey to the prior.
@@ -45,21 +47,22 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
     """
     pixels = np.asarray(pixels)
     batch = len(pixels)
-    dims = math.prod(model.image_shape)
-    driver = Driver(model, batch, seed, progress)
+    dims = math.prod(model.sample_shape)
+    run = SamplingRun(model, batch, seed, progress, total_steps=100)
     if dequantize:
-        uniform = keras.random.uniform(pixels.shape, seed=driver.noise)
+        uniform = keras.random.uniform(pixels.shape, seed=run.noise)
         x = (ops.cast(pixels, "float32") + uniform) / 256.0
     else:
         x = ops.cast(pixels, "float32")
-    probe = ops.sign(driver.normal())
+    probe = ops.sign(run.normal())
     schedule = model.schedule
+    conditioned = run.conditioned()
 
     def slope(state, std):
-        images = ops.reshape(state[:, :dims], (batch, *model.image_shape))
+        images = ops.reshape(state[:, :dims], (batch, *model.sample_shape))
 
         def probed(y):
-            velocity = pf_ode_velocity(model, y, std)
+            velocity = pf_ode_velocity(conditioned, y, std)
             return ops.sum(velocity * probe), velocity
 
         grad, v = input_gradient(probed, images, has_aux=True)
@@ -67,9 +70,9 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
         return ops.concatenate([ops.reshape(v, (batch, dims)), divergence], axis=1)
 
     state = ops.concatenate([ops.reshape(x, (batch, dims)), ops.zeros((batch, 1))], axis=1)
-    start = float(ops.convert_to_numpy(schedule.marginal_std(eps)))
+    start = float(sigmas_of_times(schedule, eps))
     prior_std = schedule.prior_std()
-    state, nfe = solve_adaptive(driver, slope, state, start, prior_std, rtol, atol)
+    state, nfe = solve_adaptive(slope, state, start, prior_std, rtol, atol, run.compile, run.advance)
     state = ops.convert_to_numpy(state).astype("float64")
     latent, delta_log_p = state[:, :dims], state[:, dims]
     log_prior = -0.5 * dims * math.log(2 * math.pi * prior_std**2) - np.sum(latent**2, axis=1) / (

@@ -8,14 +8,7 @@ import numpy as np
 from scipy import linalg
 
 from keras_sgm.classifier import load_classifier
-
-
-def unit_floats(images):
-    """Images as float32 in [0, 1]; uint8 0..255 is rescaled."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images.astype("float32") / 255.0
-    return images.astype("float32")
+from keras_sgm.images import unit_floats
 
 
 def classify(images, batch_size=1000):

@@ -1,10 +1,10 @@
-"""The pretrained class-conditional MNIST score model that ships with keras-sgm."""
+"""The pretrained class-conditional MNIST score model that ships with keras-sgm, and its defaults.
+
+Importing this module imports no backend, so the command line can show the
+defaults in its help at once.
+"""
 
 import pathlib
-
-import keras
-
-from keras_sgm.model import ScoreModel
 
 PRETRAINED = pathlib.Path(__file__).parent / "weights" / "mnist_score_model.keras"
 
@@ -27,6 +27,21 @@ main job with JAX and `N(-1.2, 1.2^2)`.
 """
 
 
+DEFAULT_GUIDANCE = 4.0
+"""Guidance scale used when a digit is asked for: `s(x) + 4 (s(x | y) - s(x))`, the
+smallest of 1, 2, 4, 6 and 8 at which version 2 of the shipped model drew 300 guided
+samples all recognised as the requested digit (smaller scales keep more variety); the
+shipped version 6 draws 99.92 % of 10,000 so."""
+
+DEFAULT_RECONSTRUCTION_GUIDANCE = 25.0
+"""Reconstruction guidance weight of `inpaint`. With version 2 of the shipped
+model and 100 steps, completions of test digits from their top half kept the
+true label 64 % of the time with replacement alone, 74 % at 1, 82 % at 4, 88 %
+at 10, 92 % at 25 and 92 % at 60 (200 digits); at 60 grey blotches appear in
+the background, so 25 is the default. The shipped version 6: 63 % alone, 92 %
+at 25 (1,000 digits)."""
+
+
 def load_pretrained():
     """The shipped MNIST model: class-conditional, EMA weights, any backend.
 
@@ -43,6 +58,8 @@ def load_pretrained():
             f"The pretrained model is missing from {PRETRAINED}. Reinstall keras-sgm, "
             f"or recreate it with: {REPRODUCE}"
         )
+    import keras
+
     return keras.saving.load_model(PRETRAINED, compile=False)
 
 
@@ -59,6 +76,8 @@ def inference_copy(model):
     Returns:
         A `ScoreModel` with `ema_decay=0` and the same scores as `model`.
     """
+    from keras_sgm.model import ScoreModel
+
     config = model.get_config()
     config["ema_decay"] = 0.0
     copy = ScoreModel.from_config(config)

@@ -10,11 +10,11 @@ import numpy as np
 from keras import ops
 
 from keras_sgm.backend import training_jit_compile
+from keras_sgm.checkpoints import load_model
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
 from keras_sgm.model import ScoreModel
-from keras_sgm.pretrained import load_pretrained
-from keras_sgm.samplers import sample
+from keras_sgm.sampling import sample
 from keras_sgm.unet import build_unet, patch_size_of
 
 
@@ -71,13 +71,6 @@ def resume_from(model, checkpoint, steps_per_epoch):
     return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
 
 
-def load_score_model(weights):
-    """The `ScoreModel` saved at `weights`, or the shipped one for `"pretrained"`."""
-    if str(weights) == "pretrained":
-        return load_pretrained()
-    return keras.saving.load_model(weights, compile=False)
-
-
 def saved_patch_size(path):
     """The `patch_size` of the network saved at `path` (`"pretrained"` too).
 
@@ -87,7 +80,7 @@ def saved_patch_size(path):
         `start_from` then say what is wrong with it.
     """
     try:
-        return patch_size_of(load_score_model(path).network)
+        return patch_size_of(load_model(path).network)
     except Exception:  # noqa: BLE001 - the loaders that follow report it
         return None
 
@@ -105,7 +98,7 @@ def start_from(model, weights):
             `"pretrained"` for the shipped model.
     """
     try:
-        values = load_score_model(weights).inference_network.get_weights()
+        values = load_model(weights).inference_network.get_weights()
         model.network.set_weights(values)
     except Exception as error:  # noqa: BLE001 - any failure means the same to the user
         raise ValueError(

@@ -14,7 +14,7 @@ import numpy as np
 from keras_sgm import load_pretrained
 from keras_sgm.data import load_npz_images
 from keras_sgm.images import grey_unknown, save_grid
-from keras_sgm.metrics import unit_floats
+from keras_sgm.images import unit_floats
 from keras_sgm.samplers import half_mask, inpaint
 
 

@@ -39,7 +39,7 @@ def replay(weights, seed_state, images, labels):
     for replica, half in enumerate(halves):
         model.seed_generator.state.assign(seed_state + np.array([replica * ReplicaSeedGenerator.REPLICA_OFFSET, 0]))
         with tf.GradientTape() as tape:
-            loss = model.sample_loss(*model.prepare_batch((images[half], labels[half])))
+            loss = model.batch_loss(*model.training_batch((images[half], labels[half])))
         losses.append(float(loss))
         gradients.append([tf.convert_to_tensor(g) for g in tape.gradient(loss, model.network.trainable_weights)])
     mean_gradients = {v.path: (a + b) / 2 for v, a, b in zip(model.network.trainable_weights, *gradients)}

@@ -7,8 +7,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import keras_sgm
-from keras_sgm.cli import SAMPLER_NAMES, main
-from keras_sgm.samplers import DEFAULT_GUIDANCE, SAMPLERS, sample
+from keras_sgm.cli import main
+from keras_sgm.cli_options import SAMPLER_NAMES
+from keras_sgm.pretrained import DEFAULT_GUIDANCE
+from keras_sgm.sampling import SAMPLERS, sample
 from keras_sgm.unet import patch_size_of
 from tests.conftest import FIXTURE, small_model
 

@@ -13,11 +13,11 @@ needs_tfds_copy = pytest.mark.skipif(
 
 
 @needs_tfds_copy
-def test_load_mnist_gives_shuffled_batches_in_unit_range_with_labels():
+def test_load_mnist_gives_shuffled_uint8_batches_with_labels():
     dataset = load_mnist("test", batch_size=64, data_dir=str(SHARED_TFDS), seed=1)
     images, labels = next(iter(dataset))
-    assert tuple(images.shape) == (64, 28, 28, 1) and images.dtype.name == "float32"
-    assert float(np.min(images)) == 0.0 and float(np.max(images)) == 1.0
+    assert tuple(images.shape) == (64, 28, 28, 1) and images.dtype.name == "uint8"
+    assert int(np.min(images)) == 0 and int(np.max(images)) == 255
     assert labels.shape == (64,) and set(np.unique(labels)) <= set(range(10))
     # 10,000 test digits in whole batches of 64.
     assert int(dataset.cardinality()) == 10_000 // 64

@@ -1,0 +1,67 @@
+"""Preconditioning: how the network's raw output becomes the score (EDM's `EDMPrecond`)."""
+
+from keras import ops
+
+PARAMETERIZATIONS = ("edm", "noise")
+
+
+class Preconditioning:
+    """Wraps a network `F` into the score `s(x, t)` of noisy images.
+
+    With `"edm"` (Karras et al. 2022) the network sees `c_in x` and predicts
+    the denoised image `D = c_skip x + c_out F`, so that its input and output
+    stay of order one at every noise level and an error in `F` moves a sample
+    by `c_out F <= sigma_data` rather than by `sigma F`; then
+    `s = (D - x) / sigma^2`. With `"noise"` (the score-SDE tutorial)
+    `s = F / sigma`, i.e. `F` predicts `-z`.
+
+    Args:
+        parameterization: `"edm"` or `"noise"`.
+        sigma_data: The data's scale in EDM's preconditioning.
+
+    Example:
+
+    >>> precond = Preconditioning("edm", sigma_data=0.5)
+    >>> score = precond.score(network, noisy_images, times, schedule.marginal_std(times))
+    """
+
+    def __init__(self, parameterization="edm", sigma_data=0.5):
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(
+                f"parameterization must be one of {PARAMETERIZATIONS}; got {parameterization!r}."
+            )
+        if not float(sigma_data) > 0.0:
+            raise ValueError(f"sigma_data must be positive; got {sigma_data}.")
+        self.parameterization = parameterization
+        self.sigma_data = float(sigma_data)
+
+    def scalings(self, std):
+        """`(c_in, c_out, 1 - c_skip)` at noise level `std`, without cancellation."""
+        if self.parameterization == "noise":
+            return ops.ones_like(std), std, ops.zeros_like(std)
+        variance = ops.square(std) + self.sigma_data**2
+        return (
+            ops.rsqrt(variance),
+            std * self.sigma_data * ops.rsqrt(variance),
+            ops.square(std) / variance,
+        )
+
+    def score(self, network, images, times, std, labels=None):
+        """The score of `images` from `network`.
+
+        Args:
+            network: The U-Net, called on `[c_in images, times]` (and `labels`).
+            images: Noisy images `(batch, *shape)`.
+            times: `(batch,)` times, the network's noise-level input.
+            std: `(batch,)` noise levels `sigma(times)`.
+            labels: `(batch,)` labels for a conditional network, or None.
+
+        Returns:
+            A float32 tensor of the images' shape.
+        """
+        std = ops.reshape(std, (-1, 1, 1, 1))
+        c_in, c_out, c_drop = self.scalings(std)
+        inputs = [c_in * images, times] + ([] if labels is None else [labels])
+        # s = (D - x) / sigma^2 with D = c_skip x + c_out F, written without x - x.
+        output = ops.cast(network(inputs), "float32")  # a mixed-precision network's too
+        return (c_out * output - c_drop * images) / ops.square(std)
