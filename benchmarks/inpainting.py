@@ -12,12 +12,10 @@ import argparse
 import itertools
 import time
 
-import keras
-
-from keras_sgm import load_pretrained
+from keras_sgm.checkpoints import load_model
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.evaluation import inpainting_accuracy
-from keras_sgm.samplers import DEFAULT_RECONSTRUCTION_GUIDANCE
+from keras_sgm.pretrained import DEFAULT_RECONSTRUCTION_GUIDANCE
 
 
 def main():
@@ -32,7 +30,7 @@ def main():
                         default=[DEFAULT_RECONSTRUCTION_GUIDANCE], help="weights of the pull towards the known half")
     args = parser.parse_args()
 
-    model = keras.saving.load_model(args.checkpoint, compile=False) if args.checkpoint else load_pretrained()
+    model = load_model(args.checkpoint)
     if args.data:
         images, labels = load_npz_images(args.data, "test")
     else:

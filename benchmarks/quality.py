@@ -10,9 +10,8 @@ ceiling for scale. Pass --json to keep the figures.
 import argparse
 import json
 
-import keras
-
 from keras_sgm import metrics
+from keras_sgm.checkpoints import load_model
 from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
 
 BUDGETS = [("heun", 5), ("heun", 10), ("heun", 18), ("heun", 35), ("ode", None),
@@ -21,7 +20,7 @@ BUDGETS = [("heun", 5), ("heun", 10), ("heun", 18), ("heun", 35), ("ode", None),
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--checkpoint", help="a .keras file; the pretrained model when unset")
     parser.add_argument("--data", help="mnist.npz; TFDS when unset")
     parser.add_argument("--num", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=1000)
@@ -30,7 +29,7 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
 
-    model = keras.saving.load_model(args.checkpoint, compile=False)
+    model = load_model(args.checkpoint)
     test_images, train_images = load_reference_digits(args.data)
     budgets = BUDGETS
     if args.only:

@@ -25,6 +25,24 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+class Channels(click.ParamType):
+    """Channels per U-Net level, comma-separated positive integers, e.g. `32,64,128,256`."""
+
+    name = "C1,C2,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            channels = tuple(int(part) for part in str(value).split(","))
+        except ValueError:
+            channels = ()
+        if not channels or min(channels) < 1 or max(channels) > 4096:
+            self.fail(f"{value!r} is not a comma-separated list of channel counts (1 to 4096), "
+                      f"such as 32,64,128,256.", param, ctx)
+        return channels
+
+
 def _stack(*decorators):
     """One decorator applying `decorators` in the order they are listed (as if stacked)."""
 
@@ -98,6 +116,9 @@ train_options = _stack(
     click.option("--patch-size", type=click.IntRange(min=1, max=28), default=None,
                  help="Fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher loss "
                       "(default: that of the resumed run or --init-weights, else 1)."),
+    click.option("--channels", type=Channels(), default=None,
+                 help="Channels per U-Net level, finest first (default: that of the resumed run or "
+                      "--init-weights, else 32,64,128,256)."),
     click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
                  help="2: one line per epoch."),
 )

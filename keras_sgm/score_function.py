@@ -49,10 +49,11 @@ class ScoreFunction(Protocol):
 class ProgramCache:
     """The compiled sampler programs of one model and the generator of their noise.
 
-    A `ScoreFunction` holds one as `sampling_programs`; `ScoreModel.compile`
-    clears it, as keras-hub resets its generate function. The noise
-    generator is reseeded by every sampler call, so that a seed gives the
-    same samples whatever ran before.
+    A `ScoreFunction` holds one as `sampling_programs`, as keras-hub keeps
+    its generate function on the model; `ScoreModel` clears it when its
+    schedule or a network is replaced. The noise generator is reseeded by
+    every sampler call, so that a seed gives the same samples whatever ran
+    before.
 
     Example:
 

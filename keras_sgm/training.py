@@ -15,7 +15,7 @@ from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
 from keras_sgm.model import ScoreModel
 from keras_sgm.sampling import sample
-from keras_sgm.unet import build_unet, patch_size_of
+from keras_sgm.unet import DEFAULT_CHANNELS, build_unet, channels_of, patch_size_of
 
 
 def default_optimizer(learning_rate, total_steps, warmup_steps=500):
@@ -71,18 +71,18 @@ def resume_from(model, checkpoint, steps_per_epoch):
     return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
 
 
-def saved_patch_size(path):
-    """The `patch_size` of the network saved at `path` (`"pretrained"` too).
+def saved_architecture(path):
+    """The `patch_size` and `channels` of the network saved at `path` (`"pretrained"` too).
 
     Returns:
-        The network's patch size (1 when it has no `SpaceToDepth` layer), or
-        None when `path` holds no readable `ScoreModel`; `resume_from` and
-        `start_from` then say what is wrong with it.
+        A dict of `build_unet` arguments, empty when `path` holds no readable
+        model; `resume_from` and `start_from` then say what is wrong with it.
     """
     try:
-        return patch_size_of(load_model(path).network)
+        network = load_model(path).network
     except Exception:  # noqa: BLE001 - the loaders that follow report it
-        return None
+        return {}
+    return {"patch_size": patch_size_of(network), "channels": channels_of(network)}
 
 
 def start_from(model, weights):
@@ -168,6 +168,110 @@ class EpochTimer(keras.callbacks.Callback):
             )
 
 
+class SampleGrid(keras.callbacks.Callback):
+    """Writes a grid of samples (EDM Heun, 35 NFE) after every epoch, to watch training.
+
+    Args:
+        path: The PNG file, rewritten every epoch.
+        num: Digits in the grid.
+        seed: Seed of the samples: the same noise every epoch.
+    """
+
+    def __init__(self, path, num=64, seed=0):
+        super().__init__()
+        self.path, self.num, self.seed = pathlib.Path(path), num, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_grid(sample(self.model, self.num, seed=self.seed)[0], self.path)
+
+
+def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=None, seed=0):
+    """MNIST training batches as `model.fit` keyword arguments.
+
+    Args:
+        batch_size: Images per batch.
+        data: An `.npz` with `x_train` (and `y_train`), fed as arrays
+            without TensorFlow; None reads TFDS.
+        data_dir: The TFDS data directory (see `load_mnist`).
+        steps_per_epoch: Cap on the steps per epoch (for quick runs).
+        seed: Shuffle seed.
+
+    Returns:
+        `(fit_kwargs, steps_per_epoch)`.
+    """
+    if data is not None:
+        images, labels = load_npz_images(data)
+        batches = len(images) // batch_size
+    else:
+        train = load_mnist("train", batch_size, data_dir=data_dir, seed=seed)
+        batches = int(train.cardinality())
+    steps = min(batches, steps_per_epoch or batches)
+    if steps < 1:
+        raise ValueError(f"batch_size={batch_size} is larger than the training set; use a smaller batch.")
+    if data is None:
+        # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
+        return {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}, steps
+    # Whole batches keep one compiled shape.
+    fit_data = {"x": images[: steps * batch_size], "batch_size": batch_size, "shuffle": True}
+    if np.all(labels >= 0):
+        fit_data["y"] = labels[: steps * batch_size]
+    return fit_data, steps
+
+
+def architecture(checkpoint, init_weights=None, patch_size=None, channels=None):
+    """The `build_unet` arguments of a run: as given, else those of the run being
+    resumed or of `init_weights`, else the defaults."""
+    continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
+    saved = saved_architecture(continued) if continued is not None else {}
+    return {
+        "patch_size": patch_size or saved.get("patch_size", 1),
+        "channels": tuple(channels or saved.get("channels", DEFAULT_CHANNELS)),
+    }
+
+
+def resume_or_start(model, checkpoint, init_weights, steps_per_epoch, verbose=1):
+    """`resume_from(checkpoint)`, or else `start_from(init_weights)` when given.
+
+    Returns:
+        The epochs the checkpoint had finished (0 for a new run).
+    """
+    initial_epoch = resume_from(model, checkpoint, steps_per_epoch)
+    if initial_epoch:
+        if verbose:
+            print(f"resuming from {checkpoint} after epoch {initial_epoch}")
+    elif init_weights is not None:
+        start_from(model, init_weights)
+        if verbose:
+            print(f"starting from the weights of {init_weights}")
+    return initial_epoch
+
+
+def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True, seed=0):
+    """The callbacks of a checkpointed run: NaN stop, atomic checkpoint, CSV history, epoch timer,
+    and a sample grid after every epoch.
+
+    Args:
+        output_dir: Where `model.keras`, `history.csv` and `progress.png` go.
+        images_per_epoch: For the timer's throughput.
+        verbose: Print the epoch times.
+        sample_grid: Write `progress.png` after every epoch.
+        seed: Seed of the grid's samples.
+
+    Returns:
+        A list of callbacks; the `EpochTimer` is the last.
+    """
+    output_dir = pathlib.Path(output_dir)
+    checkpoint = output_dir / "model.keras"
+    callbacks = [
+        StopOnNonFiniteLoss(checkpoint),
+        AtomicCheckpoint(checkpoint),
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
+    ]
+    if sample_grid:
+        callbacks.append(SampleGrid(output_dir / "progress.png", seed=seed))
+    return [*callbacks, EpochTimer(images_per_epoch, verbose=bool(verbose))]
+
+
 def train_mnist(
     output_dir="runs/mnist",
     epochs=16,
@@ -182,6 +286,7 @@ def train_mnist(
     mixed_precision=False,
     label_dropout=0.1,
     patch_size=None,
+    channels=None,
     jit_compile="auto",
     verbose=1,
 ):
@@ -190,7 +295,8 @@ def train_mnist(
     It writes an unconditional grid of `num_samples` digits and a grid with
     one row per digit (classifier-free guidance), both with the fast sampler.
 
-    The model, with its optimizer and RNG state, is saved atomically to
+    It is the recipe of `examples/mnist.py`, step by step. The model, with
+    its optimizer and RNG state, is saved atomically to
     `output_dir/model.keras` after every epoch, and the same call resumes
     from it where an interrupted (even killed) run stopped; calling it again
     after it finished only samples again (or trains on, if `epochs` grew).
@@ -221,6 +327,9 @@ def train_mnist(
         patch_size: The network's `patch_size` (see `build_unet`; 2 trains
             faster, at a higher loss). None takes that of the checkpoint
             being resumed or of `init_weights`, else 1.
+        channels: The network's channels per level (see `build_unet`).
+            None takes those of the checkpoint being resumed or of
+            `init_weights`, else the default.
         jit_compile: `model.compile`'s `jit_compile`. `"auto"` takes the
             fastest for a run of `epochs` epochs on this backend (see
             `keras_sgm.backend.training_jit_compile`): XLA on JAX (and
@@ -233,71 +342,31 @@ def train_mnist(
         A dict with the model, the paths written and the epoch times.
     """
     output_dir = pathlib.Path(output_dir)
-    if data is not None:
-        images, labels = load_npz_images(data)
-        batches = len(images) // batch_size
-    else:
-        train = load_mnist("train", batch_size, data_dir=data_dir, seed=seed)
-        batches = int(train.cardinality())
-    steps = min(batches, steps_per_epoch or batches)
-    if steps < 1:
-        raise ValueError(
-            f"batch_size={batch_size} is larger than the training set; use a smaller batch."
-        )
-    if data is not None:
-        # Arrays feed fit without TensorFlow; whole batches keep one compiled shape.
-        fit_data = {"x": images[: steps * batch_size], "batch_size": batch_size, "shuffle": True}
-        if np.all(labels >= 0):
-            fit_data["y"] = labels[: steps * batch_size]
-    else:
-        # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
-        fit_data = {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}
-
     checkpoint = output_dir / "model.keras"
-    if patch_size is None:
-        continued = checkpoint if checkpoint.exists() else init_weights
-        patch_size = (saved_patch_size(continued) if continued is not None else None) or 1
+    fit_data, steps = mnist_training_data(batch_size, data, data_dir, steps_per_epoch, seed)
 
     keras.utils.set_random_seed(seed)
-    network = build_unet(
-        num_classes=10, patch_size=patch_size, dtype="mixed_bfloat16" if mixed_precision else None
-    )
+    network_options = architecture(checkpoint, init_weights, patch_size, channels)
+    network = build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
+                         **network_options)
     model = ScoreModel(network, label_dropout=label_dropout, seed=seed)
     if jit_compile == "auto":
-        jit_compile = training_jit_compile(epochs * steps, patch_size)
-    model.compile(
-        optimizer=default_optimizer(learning_rate, epochs * steps), jit_compile=jit_compile
-    )
-    initial_epoch = resume_from(model, checkpoint, steps)
-    if initial_epoch == 0 and init_weights is not None:
-        start_from(model, init_weights)
+        jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
+    model.compile(optimizer=default_optimizer(learning_rate, epochs * steps), jit_compile=jit_compile)
+    initial_epoch = resume_or_start(model, checkpoint, init_weights, steps, verbose)
+
     # Only now that the data and the starting weights are known to be good.
     output_dir.mkdir(parents=True, exist_ok=True)
-    if verbose and initial_epoch:
-        print(f"resuming from {checkpoint} after epoch {initial_epoch}")
-    elif verbose and init_weights is not None:
-        print(f"starting from the weights of {init_weights}")
-    timer = EpochTimer(steps * batch_size, verbose=bool(verbose))
-    callbacks = [
-        StopOnNonFiniteLoss(checkpoint),
-        AtomicCheckpoint(checkpoint),
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
-        timer,
-    ]
+    callbacks = training_callbacks(output_dir, steps * batch_size, verbose, seed=seed)
     if initial_epoch < epochs:
-        model.fit(
-            **fit_data,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                  verbose=verbose)
 
     images, nfe, sample_seconds = sample(model, num_samples, seed=seed, progress=verbose == 1)
     grid = save_grid(images, output_dir / "samples.png")
-    np.savez_compressed(output_dir / "samples.npz", images=images)
     by_digit, _, _ = sample(model, 100, labels=np.repeat(np.arange(10), 10), seed=seed)
     digit_grid = save_grid(by_digit, output_dir / "samples_by_digit.png", columns=10)
+    timer = callbacks[-1]
     if verbose:
         if timer.seconds:
             print(f"mean epoch time: {np.mean(timer.seconds):.1f} s over {len(timer.seconds)} epochs")

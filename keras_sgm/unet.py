@@ -176,3 +176,18 @@ def patch_size_of(network):
     2
     """
     return next((layer.block_size for layer in network.layers if isinstance(layer, SpaceToDepth)), 1)
+
+
+def channels_of(network):
+    """The `channels` a network was built with, read from its `down{level}_conv` layers.
+
+    Example:
+
+    >>> channels_of(build_unet(channels=(8, 16, 32)))
+    (8, 16, 32)
+    """
+    layers_by_name = {layer.name: layer for layer in network.layers}
+    channels = []
+    while f"down{len(channels)}_conv" in layers_by_name:
+        channels.append(layers_by_name[f"down{len(channels)}_conv"].filters)
+    return tuple(channels)

@@ -8,8 +8,7 @@ writes `keras_sgm/weights/mnist_score_model.keras`, or `--out`.
 
 import argparse
 
-import keras
-
+from keras_sgm.checkpoints import load_model
 from keras_sgm.pretrained import PRETRAINED, inference_copy
 
 
@@ -18,7 +17,7 @@ def main():
     parser.add_argument("checkpoint", help="a .keras file written by training")
     parser.add_argument("--out", default=str(PRETRAINED))
     args = parser.parse_args()
-    model = inference_copy(keras.saving.load_model(args.checkpoint, compile=False))
+    model = inference_copy(load_model(args.checkpoint))
     model.save(args.out)
     print(f"wrote {args.out}")
 

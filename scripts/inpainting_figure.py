@@ -15,7 +15,8 @@ from keras_sgm import load_pretrained
 from keras_sgm.data import load_npz_images
 from keras_sgm.images import grey_unknown, save_grid
 from keras_sgm.images import unit_floats
-from keras_sgm.samplers import half_mask, inpaint
+from keras_sgm.inpainting import inpaint
+from keras_sgm.masks import half_mask
 
 
 def main():

@@ -38,6 +38,7 @@ SAMPLE_GUIDANCE = 3.0
 
 def sampler_outputs(model):
     """Short runs of every sampler, guided, unconditional and inpainting."""
+    # The 0.1.0 import paths, which keras_sgm.samplers keeps.
     from keras_sgm.samplers import edm_heun, euler_maruyama, half_mask, inpaint, predictor_corrector
     from keras_sgm.samplers import probability_flow_ode
 

@@ -11,7 +11,7 @@ from keras_sgm.cli import main
 from keras_sgm.cli_options import SAMPLER_NAMES
 from keras_sgm.pretrained import DEFAULT_GUIDANCE
 from keras_sgm.sampling import SAMPLERS, sample
-from keras_sgm.unet import patch_size_of
+from keras_sgm.unet import channels_of, patch_size_of
 from tests.conftest import FIXTURE, small_model
 
 
@@ -111,30 +111,33 @@ def test_sample_into_a_read_only_folder_is_refused(checkpoint, tmp_path):
 def test_train_runs_on_an_npz_and_resumes(tmp_path):
     common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2,
               "--output-dir", tmp_path, "--verbose", 0]
-    result = invoke(*common, "--epochs", 1, "--patch-size", 2)
+    result = invoke(*common, "--epochs", 1, "--patch-size", 2, "--channels", "8,16")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model.keras").exists() and (tmp_path / "samples.png").exists()
-    # Resuming keeps the run's network, although the default patch size is 1.
+    # Resuming keeps the run's network, although the default patch size is 1
+    # and the default channels are others.
     result = invoke(*common, "--epochs", 2)
     assert result.exit_code == 0, result.output
     epochs = (tmp_path / "history.csv").read_text().strip().splitlines()[1:]
     assert [line.split(",")[0] for line in epochs] == ["0", "1"], "the second run did not resume"
     resumed = keras.saving.load_model(tmp_path / "model.keras", compile=False)
-    assert patch_size_of(resumed.network) == 2
+    assert patch_size_of(resumed.network) == 2 and channels_of(resumed.network) == (8, 16)
 
 
-def test_train_from_saved_weights_takes_their_patch_size(tmp_path):
-    source = keras_sgm.ScoreModel(keras_sgm.build_unet(num_classes=10, patch_size=2), seed=3)
+def test_train_from_saved_weights_takes_their_architecture(tmp_path):
+    source = keras_sgm.ScoreModel(keras_sgm.build_unet(num_classes=10, patch_size=2, channels=(8, 16, 32)),
+                                  seed=3)
     source.save(tmp_path / "source.keras")
     result = invoke("train", "--data", FIXTURE, "--batch-size", 8, "--steps-per-epoch", 1, "--epochs", 1,
                     "--init-weights", tmp_path / "source.keras", "--output-dir", tmp_path / "run", "--verbose", 0)
     assert result.exit_code == 0, result.output
     tuned = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
-    assert patch_size_of(tuned.network) == 2
+    assert patch_size_of(tuned.network) == 2 and channels_of(tuned.network) == (8, 16, 32)
 
 
 def test_train_errors(tmp_path):
     assert_usage_error(invoke("train", "--epochs", 0), "--epochs")
+    assert_usage_error(invoke("train", "--channels", "8,x"), "--channels", "comma-separated")
     assert_usage_error(invoke("train", "--data", FIXTURE, "--patch-size", 3, "--output-dir", tmp_path / "p",
                               "--verbose", 0), "must divide")
     assert not (tmp_path / "p").exists()

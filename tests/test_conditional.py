@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from keras_sgm import samplers
-from keras_sgm.samplers import edm_heun, sample
+from keras_sgm.inpainting import inpaint
+from keras_sgm.masks import half_mask
+from keras_sgm.samplers import edm_heun
+from keras_sgm.sampling import sample
 from tests.conftest import small_model, to_numpy
 
 
@@ -115,17 +117,17 @@ def _fresh_copy(model):
     return copy
 
 
-def test_a_reused_sampling_program_reads_each_calls_labels_seed_and_known_pixels(conditional, test_digits):
+def test_a_reused_sampling_program_reads_each_calls_labels_guidance_seed_and_known_pixels(conditional, test_digits):
     first, _, _ = sample(conditional, 4, steps=3, labels=3, guidance=2.0, seed=0)
-    programs = len(samplers._PROGRAMS[conditional])
-    second, _, _ = sample(conditional, 4, steps=3, labels=[7, 7, 1, 1], guidance=2.0, seed=1)
-    assert len(samplers._PROGRAMS[conditional]) == programs, "the second call compiled again"
-    expected, _, _ = sample(_fresh_copy(conditional), 4, steps=3, labels=[7, 7, 1, 1], guidance=2.0, seed=1)
+    programs = len(conditional.sampling_programs.programs)
+    second, _, _ = sample(conditional, 4, steps=3, labels=[7, 7, 1, 1], guidance=5.0, seed=1)
+    assert len(conditional.sampling_programs.programs) == programs, "the second call compiled again"
+    expected, _, _ = sample(_fresh_copy(conditional), 4, steps=3, labels=[7, 7, 1, 1], guidance=5.0, seed=1)
     np.testing.assert_allclose(second, expected, atol=1e-5)
     assert np.abs(second - first).max() > 0.1
 
-    mask = samplers.half_mask((28, 28, 1), "top")
-    inpainted = [samplers.inpaint(conditional, test_digits[0][i : i + 2] / 255.0, mask, steps=3, seed=0)[0]
+    mask = half_mask((28, 28, 1), "top")
+    inpainted = [inpaint(conditional, test_digits[0][i : i + 2] / 255.0, mask, steps=3, seed=0)[0]
                  for i in (0, 2)]
-    expected, _ = samplers.inpaint(_fresh_copy(conditional), test_digits[0][2:4] / 255.0, mask, steps=3, seed=0)
+    expected, _ = inpaint(_fresh_copy(conditional), test_digits[0][2:4] / 255.0, mask, steps=3, seed=0)
     np.testing.assert_allclose(inpainted[1], expected, atol=1e-5)

@@ -3,19 +3,23 @@ import pathlib
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from keras_sgm.cli import main
 from tests.conftest import FIXTURE
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
+OPTIONS = ["--data", str(FIXTURE), "--batch-size", "32", "--steps-per-epoch", "3", "--channels", "8,16,32",
+           "--verbose", "2"]
 
 
 def run_example(output_dir, epochs):
     return subprocess.run(
-        [sys.executable, str(EXAMPLE), "--data", str(FIXTURE), "--epochs", str(epochs),
-         "--batch-size", "32", "--steps-per-epoch", "3", "--output-dir", str(output_dir),
-         "--verbose", "2"],
+        [sys.executable, str(EXAMPLE), *OPTIONS, "--epochs", str(epochs), "--output-dir", str(output_dir)],
         env=os.environ.copy(), capture_output=True, text=True, timeout=600,
     )
 
@@ -24,8 +28,17 @@ def test_example_trains_samples_and_resumes(tmp_path):
     first = run_example(tmp_path, epochs=1)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "epoch 1:" in first.stdout and "samples:" in first.stdout
-    grid = Image.open(tmp_path / "samples.png")
-    assert grid.size[0] > 8 * 28
+    for grid in ("samples.png", "samples_by_digit.png", "progress.png"):
+        assert Image.open(tmp_path / grid).size[0] > 8 * 28, grid
+    example = [keras.ops.convert_to_numpy(w) for w in keras.saving.load_model(tmp_path / "model.keras").weights]
+
+    # `keras-sgm train` runs the same recipe with the same options.
+    result = CliRunner().invoke(main, ["train", *OPTIONS, "--epochs", "1", "--output-dir", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    cli = keras.saving.load_model(tmp_path / "cli" / "model.keras").weights
+    for ours, theirs in zip(example, cli):
+        np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(theirs), rtol=1e-5, atol=1e-6)
+
     second = run_example(tmp_path, epochs=2)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "epoch 2:" in second.stdout and "epoch 1:" not in second.stdout

@@ -16,7 +16,8 @@ from keras_sgm import metrics
 from keras_sgm.cli import main
 from keras_sgm.pretrained import PRETRAINED
 from keras_sgm.evaluation import inpainting_accuracy
-from keras_sgm.samplers import DEFAULT_GUIDANCE, DEFAULT_RECONSTRUCTION_GUIDANCE, sample
+from keras_sgm.pretrained import DEFAULT_GUIDANCE, DEFAULT_RECONSTRUCTION_GUIDANCE
+from keras_sgm.sampling import sample
 from keras_sgm.training import start_from
 from tests.conftest import small_model, to_numpy
 
