@@ -56,9 +56,10 @@ def test_the_shipped_model_gives_the_same_outputs_on_every_backend(pretrained):
 
 
 def test_every_requested_digit_is_drawn(pretrained):
-    # The bar: 100 samples of each digit, fast sampler, default guidance,
-    # >= 95 % of each recognised by the shipped classifier.
-    digits = np.repeat(np.arange(10), 100)
+    # The bar: >= 95 % of each digit recognised by the shipped classifier, fast
+    # sampler, default guidance. 20 of each here (the shipped model misses 0.08 %
+    # of 10,000); `keras-sgm evaluate --conditional` measures it at full size.
+    digits = np.repeat(np.arange(10), 20)
     images, nfe, _ = sample(pretrained, len(digits), labels=digits, guidance=DEFAULT_GUIDANCE, seed=0)
     predicted = metrics.classify(images)[1].argmax(axis=1)
     per_digit = [float(np.mean(predicted[digits == d] == d)) for d in range(10)]
