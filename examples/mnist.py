@@ -28,20 +28,31 @@ from keras_sgm.sampling import sample
 @click.command(help=__doc__)
 @train_options
 def main(epochs, batch_size, output_dir, learning_rate, data, data_dir, steps_per_epoch, seed,
-         init_weights, mixed_precision, label_dropout, patch_size, channels, verbose):
+         init_weights, mixed_precision, label_dropout, patch_size, channels, latent, autoencoder,
+         autoencoder_epochs, verbose):
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "model.keras"
 
     # The data: MNIST training digits as batches of uint8 images and their labels.
     fit_data, steps = training.mnist_training_data(batch_size, data, data_dir, steps_per_epoch, seed)
 
-    # The model: a class-conditional U-Net inside a ScoreModel, which owns the
-    # sigma(t)-weighted score-matching loss, the train step and an EMA of the weights.
+    # Latent diffusion ("Stable Diffusion" for MNIST): an autoencoder, trained first,
+    # compresses the digits to a 7x7x4 grid, where the score model then learns.
+    if latent or autoencoder:
+        autoencoder = training.prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs,
+                                                   learning_rate, autoencoder, seed=seed, verbose=verbose)
+
+    # The model: a class-conditional U-Net inside a ScoreModel (a LatentScoreModel with an
+    # autoencoder), which owns the sigma(t)-weighted score-matching loss, the train step
+    # and an EMA of the weights.
     keras.utils.set_random_seed(seed)
-    network_options = training.architecture(checkpoint, init_weights, patch_size, channels)
+    network_options = training.architecture(checkpoint, init_weights, patch_size, channels, autoencoder)
     network = keras_sgm.build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
                                    **network_options)
-    model = keras_sgm.ScoreModel(network, label_dropout=label_dropout, seed=seed)
+    if autoencoder is None:
+        model = keras_sgm.ScoreModel(network, label_dropout=label_dropout, seed=seed)
+    else:
+        model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=label_dropout, seed=seed)
     model.compile(optimizer=training.default_optimizer(learning_rate, epochs * steps),
                   jit_compile=training_jit_compile(epochs * steps, network_options["patch_size"]))
 

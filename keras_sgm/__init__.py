@@ -11,7 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Autoencoder": "keras_sgm.autoencoder",
     "GaussianFourierFeatures": "keras_sgm.layers",
+    "LatentScoreModel": "keras_sgm.latent",
     "NoiseSchedule": "keras_sgm.schedules",
     "ScoreModel": "keras_sgm.model",
     "VESchedule": "keras_sgm.schedules",

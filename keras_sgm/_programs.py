@@ -23,6 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sgm import validation
 from keras_sgm.backend import compile_stateful
 
 
@@ -41,6 +42,9 @@ class ConditionedScore:
 
     def score(self, x, times):
         return self.score_function.score(x, times, **self.conditioning)
+
+    def decode(self, x):
+        return self.score_function.decode(x)
 
 
 def _as_inputs(settings):
@@ -64,10 +68,8 @@ class SamplingRun:
     """
 
     def __init__(self, score_function, batch_size, seed=None, progress=False, total_steps=None):
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
         self.score_function = score_function
-        self.shape = (int(batch_size), *score_function.sample_shape)
+        self.shape = (validation.positive_int(batch_size, "batch_size"), *score_function.sample_shape)
         self.cache = score_function.sampling_programs
         self.noise = self.cache.noise
         seed = random.randint(1, int(1e9)) if seed is None else int(seed)

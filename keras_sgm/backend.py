@@ -132,11 +132,11 @@ class _JaxTrainStep:
     def train_step(self, state, data):
         import jax
 
-        batch = self.training_batch(data)
-
+        # The batch is prepared inside the stateless run: a latent model encodes
+        # it with variables that only the state holds during fit.
         def loss_and_state(trainable_values):
             return self._run_on_state(
-                lambda: self.batch_loss(*batch),
+                lambda: self.batch_loss(*self.training_batch(data)),
                 (trainable_values, *state[1:]),
                 with_optimizer=True,
             )
@@ -156,9 +156,8 @@ class _JaxTrainStep:
         return self._run_on_state(after_update, state, with_optimizer=True)
 
     def test_step(self, state, data):
-        batch = self.training_batch(data)
         return self._run_on_state(
-            lambda: self.record_loss(self.batch_loss(*batch)),
+            lambda: self.record_loss(self.batch_loss(*self.training_batch(data))),
             state,
             with_optimizer=False,
         )

@@ -15,16 +15,18 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable or holds no keras-sgm model."""
 
 
-def load_model(path=None, compile=False):
+def load_model(path=None, compile=False, kind=None):
     """The model saved at `path`, or the shipped pretrained model.
 
     Args:
         path: A `.keras` file saved from a keras-sgm model; None or
             `"pretrained"` for the shipped MNIST model.
         compile: Restore the optimizer too (to train on); False for sampling.
+        kind: The class the model must be an instance of; by default any
+            `ScoreFunction` (a score model, pixel or latent).
 
     Returns:
-        The model, a `ScoreFunction` (such as a `ScoreModel`).
+        The model.
 
     Raises:
         CheckpointError: with a one-line message that names the problem.
@@ -36,8 +38,11 @@ def load_model(path=None, compile=False):
     """
     import keras
 
+    import keras_sgm
     from keras_sgm.score_function import ScoreFunction
 
+    keras_sgm.import_backend()  # registers the classes a file may hold
+    kind = kind or ScoreFunction
     if path is None or str(path) == PRETRAINED_NAME:
         from keras_sgm.pretrained import load_pretrained
 
@@ -61,6 +66,7 @@ def load_model(path=None, compile=False):
             f"cannot load the checkpoint {path} (is it corrupted, or from another keras-sgm "
             f"version?): {detail}"
         ) from None
-    if not isinstance(model, ScoreFunction):
-        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a keras-sgm score model.")
+    if not isinstance(model, kind):
+        what = "a keras-sgm score model" if kind is ScoreFunction else f"an {kind.__name__}"
+        raise CheckpointError(f"{path} holds a {type(model).__name__}, not {what}.")
     return model

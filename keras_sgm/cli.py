@@ -269,6 +269,8 @@ def _read_png(path, shape, what):
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from keras_sgm.images import unit_floats
+
     try:
         with Image.open(path) as picture:
             picture.load()
@@ -283,7 +285,7 @@ def _read_png(path, shape, what):
     if picture.size != (width, height):
         _fail(f"the {what} {path} is {picture.size[0]}x{picture.size[1]} pixels; "
               f"the model needs {width}x{height}.")
-    return np.asarray(picture.convert("L"), dtype="float32")[..., None] / 255.0
+    return unit_floats(np.asarray(picture.convert("L"))[..., None])
 
 
 @main.command()

@@ -119,6 +119,13 @@ train_options = _stack(
     click.option("--channels", type=Channels(), default=None,
                  help="Channels per U-Net level, finest first (default: that of the resumed run or "
                       "--init-weights, else 32,64,128,256)."),
+    click.option("--latent/--pixel", default=False, show_default=True,
+                 help="Latent diffusion: train an autoencoder to a 7x7x4 grid first, then the score "
+                      "model on its latents."),
+    click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
+                 help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
+    click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=4,
+                 show_default=True, help="Epochs of the autoencoder's training (--latent)."),
     click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
                  help="2: one line per epoch."),
 )

@@ -1,10 +1,8 @@
 """Inpainting: sample the unknown pixels of an image given the known ones."""
 
-import math
-
-import numpy as np
 from keras import ops
 
+from keras_sgm import validation
 from keras_sgm._programs import SamplingRun
 from keras_sgm.backend import input_gradient
 from keras_sgm.masks import half_mask  # noqa: F401 - inpainting's masks, importable from here
@@ -15,16 +13,19 @@ from keras_sgm.samplers import reverse_sde_step, time_grid
 class ReconstructionGuided:
     """A score pulled towards agreeing with known pixels (reconstruction guidance).
 
-    The model's denoised estimate `D(x) = x + sigma^2 s(x)` should reproduce
-    the known pixels; the score gains the gradient of that mismatch,
-    `s(x) - weight / (2 sigma^2) * grad_x |mask * (known - D(x))|^2`
+    The model's denoised estimate `D(x) = x + sigma^2 s(x)`, decoded to
+    pixels, should reproduce the known pixels; the score gains the gradient
+    of that mismatch,
+    `s(x) - weight / (2 sigma^2) * grad_x |mask * (known - decode(D(x)))|^2`
     (Ho et al. 2022, "Video Diffusion Models", section 3.1). It steers the
     generated pixels, which replacement alone leaves blind to the known ones
-    until the noise is low.
+    until the noise is low; in a latent space, where pixels cannot be
+    replaced, it is what ties the sample to the known pixels, through the
+    decoder.
 
     Args:
-        model: Anything with a `schedule` and `score(x, times)`: a
-            `ScoreModel`, or the conditioned score a sampler step sees.
+        model: Anything with a `schedule`, `score(x, times)` and `decode(x)`:
+            a `ScoreModel`, or the conditioned score a sampler step sees.
         known: The known pixels (zero elsewhere).
         mask: 1 where a pixel is known.
         weight: The guidance weight; 0 is the model's own score.
@@ -44,7 +45,8 @@ class ReconstructionGuided:
 
         def mismatch(y):
             score = self.model.score(y, times)
-            return ops.sum(self.mask * ops.square(self.known - (y + variance * score))), score
+            denoised = self.model.decode(y + variance * score)
+            return ops.sum(self.mask * ops.square(self.known - denoised)), score
 
         pull, score = input_gradient(mismatch, x, has_aux=True)
         return score - self.weight / (2.0 * variance) * pull
@@ -54,7 +56,7 @@ def _keep_known(x, value, mask):
     return mask * value + (1.0 - mask) * x
 
 
-def _inpainting_step(model, normal, x, t, t_next, known, mask, weight, resample, reconstruct):
+def _inpainting_step(model, normal, x, t, t_next, known, mask, weight, resample, reconstruct, replace):
     if reconstruct:
         model = ReconstructionGuided(model, known, mask, weight)
     std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
@@ -63,9 +65,10 @@ def _inpainting_step(model, normal, x, t, t_next, known, mask, weight, resample,
             # RePaint: noise the result back to t and denoise it again.
             x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * normal()
         x, mean = reverse_sde_step(model, normal, x, t, t_next)
-        # The known pixels become the known image noised to t_next.
-        x = _keep_known(x, known + std_next * normal(), mask)
-    return x, _keep_known(mean, known, mask)
+        if replace:
+            # The known pixels become the known image noised to t_next.
+            x = _keep_known(x, known + std_next * normal(), mask)
+    return x, mean
 
 
 def inpaint(model, images, mask, *, steps=500, resample=1,
@@ -76,8 +79,10 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
     Euler-Maruyama on the reverse SDE, and after every step the known pixels
     are replaced by the known image noised to the current level, `x0 + sigma(t) z`
     (Song et al. 2021, appendix I): the unknown pixels are then sampled from
-    the model given noisy versions of the known ones. The last step returns
-    the known pixels exactly.
+    the model given noisy versions of the known ones. The result keeps the
+    known pixels exactly. A latent model, whose samples are not pixels,
+    skips the replacement and relies on reconstruction guidance through its
+    decoder.
 
     Replacement alone lets the generated half ignore the known half at high
     noise levels. Two remedies, which combine:
@@ -111,27 +116,19 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
 
     >>> completed, nfe = inpaint(model, test_digits[:16], half_mask((28, 28, 1), "top"), seed=0)
     """
-    images = np.asarray(images, dtype="float32")
-    if images.shape[1:] != tuple(model.sample_shape):
-        raise ValueError(
-            f"images must have shape (batch, {', '.join(map(str, model.sample_shape))}) "
-            f"for this model; got {images.shape}."
-        )
-    try:
-        mask = np.broadcast_to(np.asarray(mask, dtype="float32"), images.shape)
-    except ValueError:
-        raise ValueError(
-            f"mask of shape {np.shape(mask)} does not fit images of shape {images.shape}."
-        ) from None
-    resample = int(resample)
-    if resample < 1:
-        raise ValueError(f"resample must be a positive integer; got {resample}.")
-    weight = float(reconstruction_guidance)
-    if not (math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"reconstruction_guidance must be a finite number >= 0; got {weight}.")
+    images, mask = validation.known_pixels(images, mask, model.image_shape)
+    resample = validation.positive_int(resample, "resample")
+    weight = validation.finite_non_negative(reconstruction_guidance, "reconstruction_guidance")
+    replace = tuple(model.sample_shape) == tuple(model.image_shape)
+    if not (replace or weight):
+        raise ValueError("a latent model inpaints through reconstruction guidance alone: "
+                         "give reconstruction_guidance > 0.")
     run = SamplingRun(model, len(images), seed, progress, total_steps=steps)
-    known, mask = ops.convert_to_tensor(images * mask), ops.convert_to_tensor(mask)
-    x = _keep_known(run.prior(), known + model.schedule.prior_std() * run.normal(), mask)
-    x = run.loop(_inpainting_step, x, time_grid(steps, eps), known=known, mask=mask, weight=weight,
-                 constants={"resample": resample, "reconstruct": weight > 0})
-    return run.images(x), steps * resample
+    known, mask_tensor = ops.convert_to_tensor(images * mask), ops.convert_to_tensor(mask)
+    x = run.prior()
+    if replace:
+        x = _keep_known(x, known + model.schedule.prior_std() * run.normal(), mask_tensor)
+    x = run.loop(_inpainting_step, x, time_grid(steps, eps), known=known, mask=mask_tensor, weight=weight,
+                 constants={"resample": resample, "reconstruct": weight > 0, "replace": replace})
+    # The known pixels, exactly.
+    return mask * images + (1.0 - mask) * run.images(x), steps * resample

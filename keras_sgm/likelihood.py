@@ -45,6 +45,12 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
         `(bits, nfe)`: a NumPy array of bits/dim per image, and the number
         of network evaluations (each with its gradient).
     """
+    if tuple(model.sample_shape) != tuple(model.image_shape):
+        raise ValueError(
+            f"bits/dim needs a model of pixels; this one samples {model.sample_shape} latents and "
+            f"decodes them, and the likelihood of its images would also need the decoder's "
+            f"density, which a deterministic decoder does not have. Evaluate FID instead."
+        )
     pixels = np.asarray(pixels)
     batch = len(pixels)
     dims = math.prod(model.sample_shape)

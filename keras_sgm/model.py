@@ -4,9 +4,9 @@ import keras
 from keras import ops
 
 from keras_sgm import validation
-from keras_sgm.backend import ReplicaSeedGenerator, TrainStep
+from keras_sgm.backend import ReplicaSeedGenerator
+from keras_sgm.fitting import ImageFitting
 from keras_sgm.guidance import GuidedScore
-from keras_sgm.images import unit_floats
 from keras_sgm.losses import DenoisingScoreMatching
 from keras_sgm.preconditioning import Preconditioning
 from keras_sgm.schedules import VESchedule
@@ -18,7 +18,7 @@ _TRACED_INTO_PROGRAMS = ("network", "ema_network", "schedule", "preconditioning"
 
 
 @keras.saving.register_keras_serializable(package="keras_sgm")
-class ScoreModel(TrainStep, keras.Model):
+class ScoreModel(ImageFitting, keras.Model):
     """A score-based generative model trained by denoising score matching.
 
     `fit` draws a time `t` and `z ~ N(0, I)` for every image and minimises
@@ -131,15 +131,11 @@ class ScoreModel(TrainStep, keras.Model):
         """The network used for sampling: the EMA copy if there is one."""
         return self.ema_network if self.ema_network is not None else self.network
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
     # The `ScoreFunction` interface of the samplers.
 
     @property
     def sample_shape(self):
-        return self.image_shape
+        return tuple(self.network.inputs[0].shape[1:])
 
     @property
     def state_variables(self):
@@ -258,12 +254,8 @@ class ScoreModel(TrainStep, keras.Model):
         return self._network_score(self.network, images, times,
                                    self.labels_for(labels, ops.shape(images)[0]))
 
-    # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`).
-
-    def training_batch(self, data):
-        """`(images, labels)` of a batch: float32 images in [0, 1] (uint8 0..255
-        is rescaled) and the labels, or None when the batch has none."""
-        return unit_floats(ops.convert_to_tensor(validation.image_batch(data))), validation.label_batch(data)
+    # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that
+    # `ImageFitting` leaves to the model.
 
     def batch_loss(self, images, labels=None):
         """The loss of a batch, with `t`, `z` and the label dropout drawn from the model's seed."""
@@ -282,11 +274,6 @@ class ScoreModel(TrainStep, keras.Model):
         decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
         for average, weight in zip(self.ema_network.weights, self.network.weights):
             average.assign(decay * average + (1.0 - decay) * weight)
-
-    def record_loss(self, loss):
-        """Adds a batch's loss to the running mean; returns the logs."""
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
 
     def fit(self, x=None, y=None, validation_data=None, **kwargs):
         """`keras.Model.fit`, after checking that the images suit the model.

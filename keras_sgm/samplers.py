@@ -18,6 +18,7 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_sgm import validation
 from keras_sgm._programs import SamplingRun
 from keras_sgm.ode_solver import solve_adaptive
 
@@ -180,10 +181,8 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
     Returns:
         `(images, nfe)` as for `euler_maruyama`.
     """
-    if int(steps) < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps}.")
-    if not float(churn) >= 0.0:
-        raise ValueError(f"churn must be non-negative; got {churn}.")
+    steps = validation.positive_int(steps, "steps")
+    churn = validation.finite_non_negative(churn, "churn")
     run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
     sigmas = karras_sigmas(steps, sigma_min, model.schedule.prior_std(), rho)
     gamma = min(churn / steps, math.sqrt(2.0) - 1.0)

@@ -5,7 +5,12 @@ import time
 import numpy as np
 
 from keras_sgm.pretrained import DEFAULT_GUIDANCE
-from keras_sgm.samplers import edm_heun, euler_maruyama, predictor_corrector, probability_flow_ode
+from keras_sgm.samplers import (
+    edm_heun,
+    euler_maruyama,
+    predictor_corrector,
+    probability_flow_ode,
+)
 
 SAMPLERS = {
     "euler": euler_maruyama,

@@ -24,6 +24,7 @@ class ScoreFunction(Protocol):
         sample_shape: Shape of one sample in the space the sampler
             integrates: the image shape in pixel space, the latent grid's
             shape for a latent model.
+        image_shape: Shape of one image that `decode` returns.
         state_variables: The Keras variables `score` (and `decode`) read;
             they are carried into the compiled programs.
         sampling_programs: A `keras_sgm.programs.ProgramCache` that keeps
@@ -33,6 +34,7 @@ class ScoreFunction(Protocol):
 
     schedule: object
     sample_shape: tuple
+    image_shape: tuple
     state_variables: list
     sampling_programs: object
 

@@ -9,13 +9,17 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_sgm.autoencoder import Autoencoder
 from keras_sgm.backend import training_jit_compile
 from keras_sgm.checkpoints import load_model
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
+from keras_sgm.latent import LATENT_UNET_CHANNELS, LatentScoreModel
 from keras_sgm.model import ScoreModel
 from keras_sgm.sampling import sample
 from keras_sgm.unet import DEFAULT_CHANNELS, build_unet, channels_of, patch_size_of
+
+MNIST_SHAPE = (28, 28, 1)
 
 
 def default_optimizer(learning_rate, total_steps, warmup_steps=500):
@@ -218,15 +222,105 @@ def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=No
     return fit_data, steps
 
 
-def architecture(checkpoint, init_weights=None, patch_size=None, channels=None):
+def architecture(checkpoint, init_weights=None, patch_size=None, channels=None, autoencoder=None):
     """The `build_unet` arguments of a run: as given, else those of the run being
-    resumed or of `init_weights`, else the defaults."""
+    resumed or of `init_weights`, else the defaults (of a latent U-Net with an
+    `autoencoder`)."""
     continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
     saved = saved_architecture(continued) if continued is not None else {}
+    image_shape = MNIST_SHAPE if autoencoder is None else autoencoder.latent_shape
+    default_channels = DEFAULT_CHANNELS if autoencoder is None else LATENT_UNET_CHANNELS
     return {
+        "image_shape": image_shape,
         "patch_size": patch_size or saved.get("patch_size", 1),
-        "channels": tuple(channels or saved.get("channels", DEFAULT_CHANNELS)),
+        "channels": tuple(channels or saved.get("channels", default_channels)),
     }
+
+
+def score_model(network_options, autoencoder=None, mixed_precision=False, **options):
+    """A class-conditional `ScoreModel` of MNIST digits, or a `LatentScoreModel` with an `autoencoder`.
+
+    Args:
+        network_options: `build_unet` arguments (see `architecture`).
+        autoencoder: A calibrated `Autoencoder` for latent diffusion, or None.
+        mixed_precision: The `mixed_bfloat16` policy for the U-Net.
+        **options: Further `ScoreModel` arguments (`label_dropout`, `seed`).
+    """
+    network = build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
+                         **network_options)
+    if autoencoder is None:
+        return ScoreModel(network, **options)
+    return LatentScoreModel(autoencoder, network, **options)
+
+
+def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3, autoencoder=None,
+                        latent_channels=4, seed=0, verbose=1):
+    """The autoencoder of a latent run: loaded from `autoencoder`, else trained in `output_dir`.
+
+    Training saves `output_dir/autoencoder.keras` atomically after every epoch
+    and resumes from it, as the score model's stage does; the finished
+    autoencoder is calibrated (its latents scaled to unit variance) on the
+    training images and saved once more.
+
+    Args:
+        output_dir: Where `autoencoder.keras` and `autoencoder_history.csv` go.
+        fit_data: `model.fit` keyword arguments (see `mnist_training_data`).
+        steps: Steps per epoch.
+        epochs: Epochs of the autoencoder.
+        learning_rate: Peak learning rate.
+        autoencoder: A `.keras` file of a trained `Autoencoder` to use instead.
+        latent_channels: Channels of the latent grid of a new autoencoder.
+        seed: Seed of the weights and of the latent draws.
+        verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+
+    Returns:
+        A calibrated `Autoencoder`.
+    """
+    if autoencoder is not None:
+        model = load_model(autoencoder, kind=Autoencoder)
+        if model.image_shape != MNIST_SHAPE:
+            raise ValueError(f"the autoencoder {autoencoder} encodes {model.image_shape} images; "
+                             f"MNIST digits are {MNIST_SHAPE}.")
+        return model
+    output_dir = pathlib.Path(output_dir)
+    checkpoint = output_dir / "autoencoder.keras"
+    keras.utils.set_random_seed(seed)
+    model = Autoencoder(MNIST_SHAPE, latent_channels=latent_channels, seed=seed)
+    model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
+    initial_epoch = resume_from(model, checkpoint, steps)
+    if initial_epoch < epochs:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        callbacks = [StopOnNonFiniteLoss(checkpoint), CalibrateLatents(calibration_images(fit_data)),
+                     AtomicCheckpoint(checkpoint),
+                     keras.callbacks.CSVLogger(str(output_dir / "autoencoder_history.csv"), append=True)]
+        model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                  verbose=verbose)
+    return model
+
+
+class CalibrateLatents(keras.callbacks.Callback):
+    """Rescales an `Autoencoder`'s latents to unit variance after every epoch, so that
+    every checkpoint holds a calibrated autoencoder."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.calibrate(self.images)
+
+
+def calibration_images(fit_data, count=5000):
+    """Up to `count` training images from `fit` keyword arguments (arrays or a dataset)."""
+    if isinstance(fit_data["x"], np.ndarray):
+        return fit_data["x"][:count]
+    batches, total = [], 0
+    for images, _ in fit_data["x"]:
+        batches.append(np.asarray(images))
+        total += len(batches[-1])
+        if total >= count:
+            break
+    return np.concatenate(batches)[:count]
 
 
 def resume_or_start(model, checkpoint, init_weights, steps_per_epoch, verbose=1):
@@ -287,6 +381,9 @@ def train_mnist(
     label_dropout=0.1,
     patch_size=None,
     channels=None,
+    latent=False,
+    autoencoder=None,
+    autoencoder_epochs=4,
     jit_compile="auto",
     verbose=1,
 ):
@@ -330,6 +427,11 @@ def train_mnist(
         channels: The network's channels per level (see `build_unet`).
             None takes those of the checkpoint being resumed or of
             `init_weights`, else the default.
+        latent: Latent diffusion: train (or take) an autoencoder first,
+            then a `LatentScoreModel` on its latents.
+        autoencoder: With `latent`, a trained `Autoencoder` file to use
+            instead of training one.
+        autoencoder_epochs: Epochs of the autoencoder's training.
         jit_compile: `model.compile`'s `jit_compile`. `"auto"` takes the
             fastest for a run of `epochs` epochs on this backend (see
             `keras_sgm.backend.training_jit_compile`): XLA on JAX (and
@@ -345,11 +447,13 @@ def train_mnist(
     checkpoint = output_dir / "model.keras"
     fit_data, steps = mnist_training_data(batch_size, data, data_dir, steps_per_epoch, seed)
 
+    if latent or autoencoder is not None:
+        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs, learning_rate,
+                                          autoencoder, seed=seed, verbose=verbose)
+
     keras.utils.set_random_seed(seed)
-    network_options = architecture(checkpoint, init_weights, patch_size, channels)
-    network = build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
-                         **network_options)
-    model = ScoreModel(network, label_dropout=label_dropout, seed=seed)
+    network_options = architecture(checkpoint, init_weights, patch_size, channels, autoencoder)
+    model = score_model(network_options, autoencoder, mixed_precision, label_dropout=label_dropout, seed=seed)
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps), jit_compile=jit_compile)

@@ -3,13 +3,18 @@
 import keras
 from keras import layers
 
-from keras_sgm.layers import DepthToSpace, GaussianFourierFeatures, SmallMapConv2D, SpaceToDepth
+from keras_sgm.layers import (
+    DepthToSpace,
+    GaussianFourierFeatures,
+    SmallMapConv2D,
+    SpaceToDepth,
+)
 
 DEFAULT_CHANNELS = (32, 64, 128, 256)
 SMALL_MAP_PIXELS = 4
 
 
-def _num_groups(channels):
+def num_groups(channels):
     """Largest divisor of `channels` not above `channels // 8` (at most 32)."""
     target = max(1, min(32, channels // 8))
     return next(g for g in range(target, 0, -1) if channels % g == 0)
@@ -30,7 +35,7 @@ def _condition_and_normalize(h, time_embedding, channels, name, dtype):
     time_bias = layers.Dense(channels, name=f"{name}_time", dtype=dtype)(time_embedding)
     time_bias = layers.Reshape((1, 1, channels), name=f"{name}_time_map", dtype=dtype)(time_bias)
     h = layers.Add(name=f"{name}_add_time", dtype=dtype)([h, time_bias])
-    h = layers.GroupNormalization(_num_groups(channels), name=f"{name}_norm", dtype=dtype)(h)
+    h = layers.GroupNormalization(num_groups(channels), name=f"{name}_norm", dtype=dtype)(h)
     return layers.Activation("swish", name=f"{name}_swish", dtype=dtype)(h)
 
 

@@ -1,4 +1,7 @@
-"""Checks of training data and labels, raising a `ValueError` that names the problem and the fix."""
+"""Checks of user input (training data, labels, inpainting input), raising a `ValueError`
+that names the problem and the fix."""
+
+import math
 
 import numpy as np
 
@@ -108,3 +111,45 @@ def _check_values(array, argument):
             f"`{argument}` has float values up to {float(array.max()):g}, but float "
             f"images must lie in [0, 1]. Divide by 255, or pass uint8 images."
         )
+
+
+def known_pixels(images, mask, image_shape):
+    """The images and the mask of inpainting, checked, as float32 arrays of one shape.
+
+    Args:
+        images: `(batch, *image_shape)` images in [0, 1].
+        mask: 1 where a pixel is known; of the images' shape or broadcastable to it.
+        image_shape: The model's image shape.
+
+    Returns:
+        `(images, mask)`.
+    """
+    images = np.asarray(images, dtype="float32")
+    if images.shape[1:] != tuple(image_shape):
+        raise ValueError(
+            f"images must have shape (batch, {', '.join(map(str, image_shape))}) "
+            f"for this model; got {images.shape}."
+        )
+    try:
+        mask = np.broadcast_to(np.asarray(mask, dtype="float32"), images.shape)
+    except ValueError:
+        raise ValueError(
+            f"mask of shape {np.shape(mask)} does not fit images of shape {images.shape}."
+        ) from None
+    return images, mask
+
+
+def positive_int(value, name):
+    """`value` as an int, or a `ValueError` unless it is a positive integer."""
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value}.")
+    return number
+
+
+def finite_non_negative(value, name):
+    """`value` as a float, or a `ValueError` unless it is finite and >= 0."""
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {number}.")
+    return number

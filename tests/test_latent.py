@@ -1,0 +1,152 @@
+"""Latent diffusion: the autoencoder, and a score model on its latents that samples images."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_sgm import Autoencoder, LatentScoreModel, build_unet
+from keras_sgm.cli import main
+from keras_sgm.inpainting import inpaint
+from keras_sgm.likelihood import bits_per_dim
+from keras_sgm.masks import half_mask
+from keras_sgm.samplers import edm_heun
+from keras_sgm.sampling import SAMPLERS
+from tests.conftest import FIXTURE, small_model, to_numpy
+
+TINY_AUTOENCODER = (8, 16, 16)
+TINY_LATENT_UNET = (16, 32)
+FAST = {"euler": {"steps": 4}, "pc": {"steps": 2}, "ode": {"solver": "heun", "steps": 2},
+        "heun": {"steps": 3}}
+
+
+def tiny_autoencoder(seed=0):
+    keras.utils.set_random_seed(seed)
+    autoencoder = Autoencoder(channels=TINY_AUTOENCODER, seed=seed)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(3e-3))
+    return autoencoder
+
+
+def tiny_latent_model(autoencoder, seed=0):
+    network = build_unet(autoencoder.latent_shape, channels=TINY_LATENT_UNET, embed_dim=32, num_classes=10)
+    model = LatentScoreModel(autoencoder, network, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A tiny autoencoder trained on the fixture digits, and a latent model trained on its latents."""
+    images, labels = digits
+    autoencoder = tiny_autoencoder()
+    autoencoder.fit(images, batch_size=64, epochs=3, verbose=0)
+    autoencoder.calibrate(images)
+    model = tiny_latent_model(autoencoder)
+    model.fit(images[:128], labels[:128], batch_size=32, epochs=1, verbose=0)
+    return autoencoder, model
+
+
+def reconstruction_error(autoencoder, images):
+    return float(np.mean((to_numpy(autoencoder(images)) - images / 255.0) ** 2))
+
+
+def test_the_autoencoders_round_trip_improves_with_training(digits, trained):
+    images = digits[0][:128]
+    assert reconstruction_error(trained[0], images) < 0.5 * reconstruction_error(tiny_autoencoder(), images)
+
+
+def test_calibrated_latents_have_unit_variance(digits, trained):
+    latents = to_numpy(trained[0].encode(digits[0]))
+    assert latents.shape == (len(digits[0]), 7, 7, 4)
+    assert latents.std() == pytest.approx(1.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_every_sampler_returns_images_from_a_latent_model(trained, name):
+    guided = trained[1].guided(labels=[3, 5], guidance=2.0)
+    images, _ = SAMPLERS[name](guided, 2, seed=0, **FAST[name])
+    assert images.shape == (2, 28, 28, 1) and 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_guidance_zero_is_the_unconditional_path(trained):
+    model = trained[1]
+    unconditional, _ = edm_heun(model, 3, steps=3, seed=4)
+    guided_zero, _ = edm_heun(model.guided(labels=[1, 2, 3], guidance=0.0), 3, steps=3, seed=4)
+    np.testing.assert_array_equal(unconditional, guided_zero)
+
+
+def test_latent_inpainting_keeps_the_known_pixels(trained, test_digits):
+    known = test_digits[0][:2] / 255.0
+    mask = half_mask((28, 28, 1), "top")
+    completed, _ = inpaint(trained[1], known, mask, steps=3, seed=0)
+    np.testing.assert_array_equal(completed[:, :14], known[:, :14].astype("float32"))
+    with pytest.raises(ValueError, match="reconstruction guidance alone"):
+        inpaint(trained[1], known, mask, steps=3, reconstruction_guidance=0.0)
+
+
+def test_bits_per_dim_refuses_a_latent_model(trained, test_digits):
+    with pytest.raises(ValueError, match="needs a model of pixels"):
+        bits_per_dim(trained[1], test_digits[0][:2])
+
+
+def test_a_latent_model_saves_as_one_file_and_reloads_with_the_same_outputs(trained, tmp_path):
+    path = tmp_path / "latent.keras"
+    trained[1].save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, LatentScoreModel)
+    assert float(to_numpy(loaded.autoencoder.latent_scale)) == float(to_numpy(trained[0].latent_scale))
+    expected, _ = edm_heun(trained[1].guided(labels=[7], guidance=2.0), 1, steps=3, seed=9)
+    actual, _ = edm_heun(loaded.guided(labels=[7], guidance=2.0), 1, steps=3, seed=9)
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+SAVE_LATENT = """
+import sys, keras, numpy as np
+sys.path.insert(0, {root!r})
+from tests.test_latent import tiny_autoencoder, tiny_latent_model
+model = tiny_latent_model(tiny_autoencoder(seed=3), seed=3)
+model.save({out!r} + "/latent.keras")
+rng = np.random.default_rng(0)
+latents = rng.normal(size=(2, 7, 7, 4)).astype("float32")
+scores = model.score(latents, np.array([0.1, 0.7], "float32"), labels=np.array([2, 9]), guidance=3.0)
+np.savez({out!r} + "/outputs.npz", latents=latents, scores=keras.ops.convert_to_numpy(scores),
+         images=keras.ops.convert_to_numpy(model.decode(latents)))
+"""
+
+
+@pytest.mark.parametrize("source", [b for b in ("tensorflow", "jax", "torch") if b != keras.backend.backend()][:1])
+def test_a_latent_model_saved_on_another_backend_gives_the_same_outputs(source, tmp_path):
+    root = str(pathlib.Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", SAVE_LATENT.format(root=root, out=str(tmp_path))],
+                   env={**os.environ, "KERAS_BACKEND": source}, check=True, capture_output=True, timeout=600)
+    loaded = keras.saving.load_model(tmp_path / "latent.keras")
+    expected = np.load(tmp_path / "outputs.npz")
+    scores = loaded.score(expected["latents"], np.array([0.1, 0.7], "float32"), labels=np.array([2, 9]),
+                          guidance=3.0)
+    np.testing.assert_allclose(to_numpy(scores), expected["scores"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(loaded.decode(expected["latents"])), expected["images"], atol=1e-5)
+
+
+def test_bad_latent_inputs_get_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not divide a 30x30 image"):
+        Autoencoder(image_shape=(30, 30, 1), channels=TINY_AUTOENCODER)
+    with pytest.raises(ValueError, match=r"build_unet\(\(7, 7, 4\)"):
+        LatentScoreModel(Autoencoder(channels=TINY_AUTOENCODER), build_unet((28, 28, 1), channels=(8,)))
+    pixel = tmp_path / "pixel.keras"
+    small_model().save(pixel)
+    other_shape = tmp_path / "other.keras"
+    Autoencoder(image_shape=(32, 32, 1), channels=TINY_AUTOENCODER).save(other_shape)
+    common = ["train", "--latent", "--data", str(FIXTURE), "--epochs", "1", "--steps-per-epoch", "1",
+              "--batch-size", "8", "--verbose", "0"]
+    for autoencoder, message in ((pixel, "not an Autoencoder"), (other_shape, "encodes (32, 32, 1) images")):
+        result = CliRunner().invoke(main, [*common, "--autoencoder", str(autoencoder),
+                                           "--output-dir", str(tmp_path / "run")])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.output
+    result = CliRunner().invoke(main, [*common, "--patch-size", "2", "--output-dir", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "must divide" in result.output, result.output
