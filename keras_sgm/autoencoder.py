@@ -24,7 +24,7 @@ from keras_sgm.fitting import ImageFitting
 from keras_sgm.images import unit_floats
 from keras_sgm.unet import num_groups
 
-DEFAULT_CHANNELS = (32, 64, 128)
+DEFAULT_CHANNELS = (16, 32, 64)
 
 
 def _conv_block(h, width, strides, name):

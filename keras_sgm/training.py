@@ -46,9 +46,15 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         self.path = pathlib.Path(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        partial = self.path.with_name(f".{self.path.stem}.partial.keras")
-        self.model.save(partial)
-        os.replace(partial, self.path)
+        save_atomically(self.model, self.path)
+
+
+def save_atomically(model, path):
+    """`model.save(path)` through a temporary file, so that `path` is never half written."""
+    path = pathlib.Path(path)
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
 
 
 def resume_from(model, checkpoint, steps_per_epoch):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_sgm.cli import Digit, FiniteFloat, main
+from keras_sgm.cli_options import Channels
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}
@@ -49,6 +50,9 @@ def _hostile_values(param):
                          _text_except(set()).filter(lambda s: not _is_float(s)))
     if isinstance(kind, click.Choice):
         return _text_except(set(kind.choices))
+    if isinstance(kind, Channels):
+        return st.one_of(st.sampled_from(["0", "8,0", "-8", "8,,16", "4097", "", "8;16"]),
+                         _text_except(set()).filter(lambda s: _refused(kind, s)))
     if isinstance(kind, Digit):
         return _text_except({"all", *map(str, range(10))}).filter(lambda s: not s.strip().isdigit() or int(s) > 9)
     if isinstance(kind, click.Path):
@@ -59,6 +63,14 @@ def _hostile_values(param):
             return st.sampled_from(["garbage.bin"])
         return st.sampled_from(["missing.keras", "a_folder", "garbage.bin", ""])
     raise AssertionError(f"no hostile values for {param.name} of type {kind}")
+
+
+def _refused(kind, text):
+    try:
+        kind.convert(text, None, None)
+    except click.BadParameter:
+        return True
+    return False
 
 
 def _is_float(text):
