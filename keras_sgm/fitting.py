@@ -13,11 +13,16 @@ from keras_sgm.backend import TrainStep
 from keras_sgm.images import unit_floats
 
 
+_SEED_STATE = "seed_generator_state"
+
+
 class ImageFitting(TrainStep):
     """A mixin of `keras.Model`: `fit` on images, with a `loss` metric.
 
     The model sets `self.loss_tracker = keras.metrics.Mean(name="loss")` and
-    defines `batch_loss(images, labels)`.
+    `self.seed_generator` (the training noise's generator), and defines
+    `batch_loss(images, labels)`. The generator's state is saved with the
+    model, so that a resumed run draws the noise an uninterrupted one would.
     """
 
     @property
@@ -36,3 +41,14 @@ class ImageFitting(TrainStep):
         """Adds a batch's loss to the running mean; returns the logs."""
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        for index, variable in enumerate(own):
+            variable.assign(store[f"{index}"])
+        if _SEED_STATE in store.keys():  # absent from checkpoints of keras-sgm 0.1
+            self.seed_generator.state.assign(store[_SEED_STATE])

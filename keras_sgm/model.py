@@ -13,7 +13,6 @@ from keras_sgm.schedules import VESchedule
 from keras_sgm.score_function import ProgramCache
 from keras_sgm.unet import build_unet
 
-_SEED_STATE = "seed_generator_state"
 _TRACED_INTO_PROGRAMS = ("network", "ema_network", "schedule", "preconditioning")
 
 
@@ -305,19 +304,6 @@ class ScoreModel(ImageFitting, keras.Model):
         validation.check_labels(labels, self.num_classes, argument)
 
     # Serialisation.
-
-    def save_own_variables(self, store):
-        # The training noise's RNG state is saved too, so that a resumed run
-        # draws the noise an uninterrupted one would have.
-        super().save_own_variables(store)
-        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
-
-    def load_own_variables(self, store):
-        own = self._trainable_variables + self._non_trainable_variables
-        for index, variable in enumerate(own):
-            variable.assign(store[f"{index}"])
-        if _SEED_STATE in store.keys():  # absent from checkpoints of keras-sgm 0.1
-            self.seed_generator.state.assign(store[_SEED_STATE])
 
     def get_config(self):
         objective = self.objective
