@@ -32,15 +32,19 @@ def __getattr__(name):
     return value
 
 
-def import_backend():
+def import_backend(quiet_tensorflow=False):
     """Imports Keras and every class keras-sgm registers, so that `keras.saving.load_model` finds them.
 
     `import keras_sgm` does it, except in the `keras-sgm` command, which
     calls it only when a command runs, so that `--help` answers at once.
+
+    Args:
+        quiet_tensorflow: Import TensorFlow first, without its start-up
+            messages, whatever the backend (see `keras_sgm._tensorflow`).
     """
     from keras_sgm._tensorflow import prepare_keras_import
 
-    prepare_keras_import()
+    prepare_keras_import(every_backend=quiet_tensorflow)
     for name in _EXPORTS:
         __getattr__(name)
 

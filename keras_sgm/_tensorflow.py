@@ -68,7 +68,17 @@ def _configured_backend():
         return "tensorflow"
 
 
-def prepare_keras_import():
-    """Before Keras is first imported: on the TensorFlow backend, import TensorFlow quietly."""
-    if "keras" not in sys.modules and _configured_backend() == "tensorflow":
-        import_tensorflow(for_data_only=False)
+def prepare_keras_import(every_backend=False):
+    """Before Keras is first imported: import TensorFlow quietly on the TensorFlow backend.
+
+    Args:
+        every_backend: On the other backends too, where TensorFlow feeds data
+            and Keras imports it to save and load models (the command line
+            does both); it then sees no GPU.
+    """
+    import importlib.util
+
+    backend = _configured_backend()
+    wanted = backend == "tensorflow" or (every_backend and importlib.util.find_spec("tensorflow") is not None)
+    if "keras" not in sys.modules and wanted:
+        import_tensorflow(for_data_only=backend != "tensorflow")

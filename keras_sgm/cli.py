@@ -51,7 +51,7 @@ class BackendCommand(click.Command):
     """A command that imports Keras and its backend once its options are parsed (not for --help)."""
 
     def invoke(self, ctx):
-        keras_sgm.import_backend()
+        keras_sgm.import_backend(quiet_tensorflow=True)
         return super().invoke(ctx)
 
 

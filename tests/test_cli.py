@@ -1,4 +1,7 @@
 import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -315,3 +318,33 @@ def test_churn_is_for_the_heun_sampler(checkpoint, tmp_path):
     assert result.exit_code == 0, result.output
     assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--sampler", "euler", "--churn", 10,
                               "--out", out), "heun sampler only")
+
+
+HELP_WITHOUT_A_BACKEND = """
+import sys
+sys.argv = ["keras-sgm", *sys.argv[1:]]
+from keras_sgm.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+print("imported:", sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("command", [[], ["sample"], ["train"], ["evaluate"]])
+def test_help_imports_no_backend(command):
+    result = subprocess.run([sys.executable, "-c", HELP_WITHOUT_A_BACKEND, *command, "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "Usage: keras-sgm" in result.stdout, result.stderr
+    assert result.stdout.strip().endswith("imported: []"), result.stdout[-300:]
+
+
+def test_the_installed_command_samples_quietly(checkpoint, tmp_path):
+    command = pathlib.Path(sys.executable).with_name("keras-sgm")
+    result = subprocess.run([str(command), "sample", "--checkpoint", str(checkpoint), "--num", "2", "--steps", "2",
+                             "--out", str(tmp_path / "grid.png"), "--no-progress"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "grid.png").exists() and "2 digits with heun" in result.stdout
+    assert "cuInit" not in result.stderr and "oneDNN" not in result.stderr, result.stderr[-2000:]
