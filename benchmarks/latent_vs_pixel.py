@@ -103,7 +103,7 @@ def train_candidate(name, folder, fit_data, steps, budgets, seed):
             state["autoencoder_seconds"] = time.perf_counter() - start
             state["seconds"] += state["autoencoder_seconds"]
     keras.utils.set_random_seed(seed)
-    model = score_model(architecture(folder / "model.keras", autoencoder=autoencoder), autoencoder, seed=seed)
+    model = score_model(architecture(folder / "model.keras", None, autoencoder), autoencoder, seed=seed)
     warmup = keras.optimizers.schedules.CosineDecay(0.0, 10**9, warmup_target=1e-3, warmup_steps=500)
     model.compile(optimizer=keras.optimizers.Adam(warmup))
     initial_epoch = resume_from(model, folder / "model.keras", steps)

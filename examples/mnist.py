@@ -28,8 +28,8 @@ from keras_sgm.sampling import sample
 @click.command(help=__doc__)
 @train_options
 def main(epochs, batch_size, output_dir, learning_rate, data, data_dir, steps_per_epoch, seed,
-         init_weights, mixed_precision, label_dropout, patch_size, channels, latent, autoencoder,
-         autoencoder_epochs, verbose):
+         init_weights, mixed_precision, label_dropout, patch_size, channels, blocks_per_level, attention,
+         dropout, latent, autoencoder, autoencoder_epochs, verbose):
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "model.keras"
 
@@ -46,7 +46,9 @@ def main(epochs, batch_size, output_dir, learning_rate, data, data_dir, steps_pe
     # autoencoder), which owns the sigma(t)-weighted score-matching loss, the train step
     # and an EMA of the weights.
     keras.utils.set_random_seed(seed)
-    network_options = training.architecture(checkpoint, init_weights, patch_size, channels, autoencoder)
+    network_options = training.architecture(checkpoint, init_weights, autoencoder, patch_size=patch_size,
+                                            channels=channels, blocks_per_level=blocks_per_level,
+                                            attention=attention, dropout=dropout)
     network = keras_sgm.build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
                                    **network_options)
     if autoencoder is None:

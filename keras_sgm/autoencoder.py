@@ -157,8 +157,8 @@ class Autoencoder(ImageFitting, keras.Model):
     def latent_shape(self):
         return tuple(self.decoder.inputs[0].shape[1:])
 
-    def _moments(self, images):
-        mean, log_variance = ops.split(self.encoder(images), 2, axis=-1)
+    def _moments(self, images, training=False):
+        mean, log_variance = ops.split(self.encoder(images, training=training), 2, axis=-1)
         return mean, ops.clip(log_variance, -30.0, 20.0)
 
     def encode(self, images):
@@ -174,11 +174,13 @@ class Autoencoder(ImageFitting, keras.Model):
         """The reconstruction of `images` through the latent means."""
         return self.decode(self.encode(images))
 
-    def batch_loss(self, images, labels=None):
-        mean, log_variance = self._moments(images)
+    def batch_loss(self, images, labels=None, training=False):
+        """The reconstruction error plus the weighted KL divergence of a batch; `training` runs
+        the encoder and decoder in training mode."""
+        mean, log_variance = self._moments(images, training)
         noise = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
         latents = mean + ops.exp(0.5 * log_variance) * noise
-        error = ops.sum(ops.square(self.decoder(latents) - images), axis=(1, 2, 3))
+        error = ops.sum(ops.square(self.decoder(latents, training=training) - images), axis=(1, 2, 3))
         kl = 0.5 * ops.sum(ops.square(mean) + ops.exp(log_variance) - 1.0 - log_variance, axis=(1, 2, 3))
         return ops.mean(error + self.kl_weight * kl)
 

@@ -10,8 +10,9 @@ function, and that lives here:
   in `keras.ops`:
   - `training_batch(data) -> (images, labels)`: a batch as float32 images
     and its labels (or None);
-  - `batch_loss(images, labels) -> loss`: the scalar loss, drawing its
-    noise from the model's seed generator;
+  - `batch_loss(images, labels, training) -> loss`: the scalar loss,
+    drawing its noise from the model's seed generator (`training` turns
+    dropout on);
   - `update_ema()`: called after every optimizer step;
   - `record_loss(loss) -> logs`: updates the loss metric and returns the logs.
 - `compile_stateful(fn, variables)`: compiles a function of tensors that
@@ -78,7 +79,7 @@ class _TensorFlowTrainStep:
 
         batch = self.training_batch(data)
         with tf.GradientTape() as tape:
-            loss = self.batch_loss(*batch)
+            loss = self.batch_loss(*batch, training=True)
             # The optimizer sums the replicas' gradients (MirroredStrategy).
             replica_share = loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(replica_share, self.trainable_variables)
@@ -96,7 +97,7 @@ class _TorchTrainStep:
 
         batch = self.training_batch(data)
         self.zero_grad()
-        loss = self.batch_loss(*batch)
+        loss = self.batch_loss(*batch, training=True)
         loss.backward()
         trainable = self.trainable_variables
         gradients = [v.value.grad for v in trainable]
@@ -136,7 +137,7 @@ class _JaxTrainStep:
         # it with variables that only the state holds during fit.
         def loss_and_state(trainable_values):
             return self._run_on_state(
-                lambda: self.batch_loss(*self.training_batch(data)),
+                lambda: self.batch_loss(*self.training_batch(data), training=True),
                 (trainable_values, *state[1:]),
                 with_optimizer=True,
             )

@@ -119,6 +119,15 @@ train_options = _stack(
     click.option("--channels", type=Channels(), default=None,
                  help="Channels per U-Net level, finest first (default: that of the resumed run or "
                       "--init-weights, else 32,64,128,256)."),
+    click.option("--blocks-per-level", type=click.IntRange(min=0, max=16), default=None,
+                 help="Residual blocks per U-Net level; 0 is one convolution per level (default: that "
+                      "of the resumed run or --init-weights, else 0)."),
+    click.option("--attention/--no-attention", default=None,
+                 help="Self-attention at the coarsest level; needs residual blocks (default: that of "
+                      "the resumed run or --init-weights, else off)."),
+    click.option("--dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=None,
+                 help="Dropout rate inside the residual blocks (default: that of the resumed run or "
+                      "--init-weights, else 0)."),
     click.option("--latent/--pixel", default=False, show_default=True,
                  help="Latent diffusion: train an autoencoder to a 7x7x4 grid first, then the score "
                       "model on its latents."),

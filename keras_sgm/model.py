@@ -1,5 +1,7 @@
 """`ScoreModel`: a U-Net, its noise schedule, a train step for the score-matching loss, and an EMA."""
 
+import functools
+
 import keras
 from keras import ops
 
@@ -213,9 +215,9 @@ class ScoreModel(ImageFitting, keras.Model):
         conditional, unconditional = both[:batch_size], both[batch_size:]
         return unconditional + guidance * (conditional - unconditional)
 
-    def _network_score(self, network, images, times, labels):
+    def _network_score(self, network, images, times, labels, training=False):
         std = self.schedule.marginal_std(times)
-        return self.preconditioning.score(network, images, times, std, labels)
+        return self.preconditioning.score(network, images, times, std, labels, training)
 
     def call(self, inputs):
         """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
@@ -249,16 +251,20 @@ class ScoreModel(ImageFitting, keras.Model):
         times = ops.convert_to_tensor(times, "float32")
         return self.objective.loss(self._training_score, self.schedule, images, times, noise, labels)
 
-    def _training_score(self, images, times, labels):
+    def _training_score(self, images, times, labels, training=False):
         return self._network_score(self.network, images, times,
-                                   self.labels_for(labels, ops.shape(images)[0]))
+                                   self.labels_for(labels, ops.shape(images)[0]), training)
 
     # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that
     # `ImageFitting` leaves to the model.
 
-    def batch_loss(self, images, labels=None):
-        """The loss of a batch, with `t`, `z` and the label dropout drawn from the model's seed."""
-        return self.objective(self._training_score, self.schedule, images, labels, self.seed_generator)
+    def batch_loss(self, images, labels=None, training=False):
+        """The loss of a batch, with `t`, `z` and the label dropout drawn from the model's seed.
+
+        `training` runs the network in training mode (its dropout on).
+        """
+        score = functools.partial(self._training_score, training=training)
+        return self.objective(score, self.schedule, images, labels, self.seed_generator)
 
     def update_ema(self):
         """Moves the EMA weights towards the current weights.

@@ -46,7 +46,7 @@ class Preconditioning:
             ops.square(std) / variance,
         )
 
-    def score(self, network, images, times, std, labels=None):
+    def score(self, network, images, times, std, labels=None, training=False):
         """The score of `images` from `network`.
 
         Args:
@@ -55,6 +55,7 @@ class Preconditioning:
             times: `(batch,)` times, the network's noise-level input.
             std: `(batch,)` noise levels `sigma(times)`.
             labels: `(batch,)` labels for a conditional network, or None.
+            training: Runs the network in training mode (its dropout on).
 
         Returns:
             A float32 tensor of the images' shape.
@@ -63,5 +64,5 @@ class Preconditioning:
         c_in, c_out, c_drop = self.scalings(std)
         inputs = [c_in * images, times] + ([] if labels is None else [labels])
         # s = (D - x) / sigma^2 with D = c_skip x + c_out F, written without x - x.
-        output = ops.cast(network(inputs), "float32")  # a mixed-precision network's too
+        output = ops.cast(network(inputs, training=training), "float32")  # a mixed-precision network's too
         return (c_out * output - c_drop * images) / ops.square(std)

@@ -17,7 +17,7 @@ from keras_sgm.images import save_grid
 from keras_sgm.latent import LATENT_UNET_CHANNELS, LatentScoreModel
 from keras_sgm.model import ScoreModel
 from keras_sgm.sampling import sample
-from keras_sgm.unet import DEFAULT_CHANNELS, build_unet, channels_of, patch_size_of
+from keras_sgm.unet import DEFAULT_CHANNELS, build_unet, unet_arguments
 
 MNIST_SHAPE = (28, 28, 1)
 
@@ -82,7 +82,7 @@ def resume_from(model, checkpoint, steps_per_epoch):
 
 
 def saved_architecture(path):
-    """The `patch_size` and `channels` of the network saved at `path` (`"pretrained"` too).
+    """The `build_unet` arguments of the network saved at `path` (`"pretrained"` too).
 
     Returns:
         A dict of `build_unet` arguments, empty when `path` holds no readable
@@ -92,7 +92,7 @@ def saved_architecture(path):
         network = load_model(path).network
     except Exception:  # noqa: BLE001 - the loaders that follow report it
         return {}
-    return {"patch_size": patch_size_of(network), "channels": channels_of(network)}
+    return unet_arguments(network)
 
 
 def start_from(model, weights):
@@ -228,19 +228,29 @@ def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=No
     return fit_data, steps
 
 
-def architecture(checkpoint, init_weights=None, patch_size=None, channels=None, autoencoder=None):
-    """The `build_unet` arguments of a run: as given, else those of the run being
-    resumed or of `init_weights`, else the defaults (of a latent U-Net with an
-    `autoencoder`)."""
+NETWORK_DEFAULTS = {"patch_size": 1, "blocks_per_level": 0, "attention": False, "dropout": 0.0}
+"""The `build_unet` arguments of a new run beside its `channels`."""
+
+
+def architecture(checkpoint, init_weights=None, autoencoder=None, **given):
+    """The `build_unet` arguments of a run.
+
+    Each of `patch_size`, `channels`, `blocks_per_level`, `attention` and
+    `dropout` is as given when not None, else that of the run being resumed
+    or of `init_weights`, else the default (of a latent U-Net with an
+    `autoencoder`).
+    """
     continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
     saved = saved_architecture(continued) if continued is not None else {}
-    image_shape = MNIST_SHAPE if autoencoder is None else autoencoder.latent_shape
-    default_channels = DEFAULT_CHANNELS if autoencoder is None else LATENT_UNET_CHANNELS
-    return {
-        "image_shape": image_shape,
-        "patch_size": patch_size or saved.get("patch_size", 1),
-        "channels": tuple(channels or saved.get("channels", default_channels)),
-    }
+    defaults = {**NETWORK_DEFAULTS,
+                "channels": DEFAULT_CHANNELS if autoencoder is None else LATENT_UNET_CHANNELS}
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise TypeError(f"architecture() got unknown build_unet arguments {sorted(unknown)}.")
+    options = {key: next(v for v in (given.get(key), saved.get(key), default) if v is not None)
+               for key, default in defaults.items()}
+    options["channels"] = tuple(options["channels"])
+    return {"image_shape": MNIST_SHAPE if autoencoder is None else autoencoder.latent_shape, **options}
 
 
 def score_model(network_options, autoencoder=None, mixed_precision=False, **options):
@@ -387,6 +397,9 @@ def train_mnist(
     label_dropout=0.1,
     patch_size=None,
     channels=None,
+    blocks_per_level=None,
+    attention=None,
+    dropout=None,
     latent=False,
     autoencoder=None,
     autoencoder_epochs=4,
@@ -433,6 +446,12 @@ def train_mnist(
         channels: The network's channels per level (see `build_unet`).
             None takes those of the checkpoint being resumed or of
             `init_weights`, else the default.
+        blocks_per_level: Residual blocks per U-Net level (see
+            `build_unet`; 0 is the tutorial's one convolution per level).
+            None, like each of the two below, takes the resumed run's or
+            `init_weights`'s, else the default.
+        attention: Self-attention at the coarsest level.
+        dropout: Dropout rate inside the residual blocks.
         latent: Latent diffusion: train (or take) an autoencoder first,
             then a `LatentScoreModel` on its latents.
         autoencoder: With `latent`, a trained `Autoencoder` file to use
@@ -458,7 +477,9 @@ def train_mnist(
                                           autoencoder, seed=seed, verbose=verbose)
 
     keras.utils.set_random_seed(seed)
-    network_options = architecture(checkpoint, init_weights, patch_size, channels, autoencoder)
+    network_options = architecture(checkpoint, init_weights, autoencoder, patch_size=patch_size,
+                                   channels=channels, blocks_per_level=blocks_per_level,
+                                   attention=attention, dropout=dropout)
     model = score_model(network_options, autoencoder, mixed_precision, label_dropout=label_dropout, seed=seed)
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])

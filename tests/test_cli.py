@@ -14,7 +14,7 @@ from keras_sgm.cli import main
 from keras_sgm.cli_options import SAMPLER_NAMES
 from keras_sgm.pretrained import DEFAULT_GUIDANCE
 from keras_sgm.sampling import SAMPLERS, sample
-from keras_sgm.unet import channels_of, patch_size_of
+from keras_sgm.unet import unet_arguments
 from tests.conftest import FIXTURE, small_model
 
 
@@ -114,17 +114,18 @@ def test_sample_into_a_read_only_folder_is_refused(checkpoint, tmp_path):
 def test_train_runs_on_an_npz_and_resumes(tmp_path):
     common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2,
               "--output-dir", tmp_path, "--verbose", 0]
-    result = invoke(*common, "--epochs", 1, "--patch-size", 2, "--channels", "8,16")
+    result = invoke(*common, "--epochs", 1, "--patch-size", 2, "--channels", "8,16", "--blocks-per-level", 1,
+                    "--attention", "--dropout", 0.1)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model.keras").exists() and (tmp_path / "samples.png").exists()
-    # Resuming keeps the run's network, although the default patch size is 1
-    # and the default channels are others.
+    # Resuming keeps the run's network, although the defaults are others.
     result = invoke(*common, "--epochs", 2)
     assert result.exit_code == 0, result.output
     epochs = (tmp_path / "history.csv").read_text().strip().splitlines()[1:]
     assert [line.split(",")[0] for line in epochs] == ["0", "1"], "the second run did not resume"
     resumed = keras.saving.load_model(tmp_path / "model.keras", compile=False)
-    assert patch_size_of(resumed.network) == 2 and channels_of(resumed.network) == (8, 16)
+    assert unet_arguments(resumed.network) == {"patch_size": 2, "channels": (8, 16), "blocks_per_level": 1,
+                                               "attention": True, "dropout": 0.1}
 
 
 def test_train_from_saved_weights_takes_their_architecture(tmp_path):
@@ -135,7 +136,8 @@ def test_train_from_saved_weights_takes_their_architecture(tmp_path):
                     "--init-weights", tmp_path / "source.keras", "--output-dir", tmp_path / "run", "--verbose", 0)
     assert result.exit_code == 0, result.output
     tuned = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
-    assert patch_size_of(tuned.network) == 2 and channels_of(tuned.network) == (8, 16, 32)
+    assert unet_arguments(tuned.network)["patch_size"] == 2
+    assert unet_arguments(tuned.network)["channels"] == (8, 16, 32)
 
 
 def test_train_errors(tmp_path):

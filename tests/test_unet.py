@@ -4,15 +4,16 @@ import pytest
 
 from keras_sgm import build_unet
 from keras_sgm.layers import DepthToSpace, SmallMapConv2D, SpaceToDepth
-from keras_sgm.unet import patch_size_of
+from keras_sgm.unet import unet_arguments
 
 
 def _skip_joins(unet):
     return [layer for layer in unet.layers if isinstance(layer, keras.layers.Concatenate)]
 
 
-def test_skip_connections_concatenate_equal_sized_stages():
-    unet = build_unet((28, 28, 1))
+@pytest.mark.parametrize("blocks_per_level", [0, 2])
+def test_skip_connections_concatenate_equal_sized_stages(blocks_per_level):
+    unet = build_unet((28, 28, 1), blocks_per_level=blocks_per_level, attention=blocks_per_level > 0)
     joins = _skip_joins(unet)
     assert len(joins) == 3
     for join in joins:
@@ -40,7 +41,7 @@ def test_default_size_is_close_to_the_reference():
 @pytest.mark.parametrize("shape, patch_size", [((28, 28, 1), 1), ((28, 28, 1), 2), ((32, 32, 3), 4)])
 def test_output_has_the_image_shape(shape, patch_size):
     unet = build_unet(shape, patch_size=patch_size)
-    assert patch_size_of(unet) == patch_size
+    assert unet_arguments(unet)["patch_size"] == patch_size
     images = keras.random.normal((2, *shape))
     out = unet([images, keras.ops.ones((2,))])
     assert tuple(out.shape) == (2, *shape)
@@ -57,7 +58,7 @@ def test_patches_hold_neighbouring_pixels_and_unfold_exactly():
 
 
 def test_patches_of_two_pixels_halve_every_level_and_keep_the_skips():
-    assert patch_size_of(build_unet()) == 1
+    assert unet_arguments(build_unet())["patch_size"] == 1
     unet = build_unet(patch_size=2)
     joins = [(tuple(join.input[1].shape), tuple(join.output.shape)) for join in _skip_joins(unet)]
     assert [skip[1:] for skip, _ in joins] == [(4, 4, 128), (7, 7, 64), (14, 14, 32)]
@@ -96,3 +97,38 @@ def test_small_map_convolution_equals_conv2d(shape, strides, padding):
     small_map.build(images.shape)
     small_map.set_weights(reference.get_weights())
     np.testing.assert_allclose(keras.ops.convert_to_numpy(small_map(images)), expected, atol=1e-5)
+
+
+def test_residual_blocks_attention_and_dropout_are_read_back_from_the_network():
+    options = {"patch_size": 2, "channels": (8, 16, 32), "blocks_per_level": 2, "attention": True,
+               "dropout": 0.25}
+    unet = build_unet((28, 28, 1), num_classes=10, **options)
+    assert unet_arguments(unet) == options
+    assert unet_arguments(build_unet(channels=(8, 16))) == {
+        "patch_size": 1, "channels": (8, 16), "blocks_per_level": 0, "attention": False, "dropout": 0.0}
+    # Each residual block is two 3x3 convolutions; attention sits at the coarsest level only.
+    convolutions = [layer for layer in unet.layers if layer.name.endswith(("_conv1", "_conv2"))]
+    assert len(convolutions) == 2 * 2 * (3 + 2)
+    attention = [layer for layer in unet.layers if isinstance(layer, keras.layers.MultiHeadAttention)]
+    assert [tuple(layer.input[0].shape) for layer in attention] == [(None, 16, 32)] * 2  # 4x4 positions
+
+
+def test_dropout_acts_in_training_mode_only():
+    unet = build_unet((8, 8, 1), channels=(8, 16), blocks_per_level=1, dropout=0.5)
+    images = keras.random.normal((2, 8, 8, 1), seed=2)
+    times = keras.ops.full((2,), 0.5)
+    inference = [keras.ops.convert_to_numpy(unet([images, times])) for _ in range(2)]
+    training = [keras.ops.convert_to_numpy(unet([images, times], training=True)) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    assert np.max(np.abs(training[0] - training[1])) > 1e-4
+    assert np.max(np.abs(training[0] - inference[0])) > 1e-4
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"attention": True}, "blocks_per_level >= 1"), ({"dropout": 0.1}, "blocks_per_level >= 1"),
+     ({"blocks_per_level": -1}, "non-negative integer"), ({"blocks_per_level": 1, "dropout": 1.0}, r"\[0, 1\)")],
+)
+def test_bad_residual_options_are_rejected(options, message):
+    with pytest.raises(ValueError, match=message):
+        build_unet((28, 28, 1), **options)
