@@ -1,6 +1,9 @@
 """Training and sampling throughput of the default model on the active backend.
 
     KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--patch-size 1] [--latent] [--jit-compile auto] [--json out.json]
+    KERAS_BACKEND=jax python benchmarks/speed.py --candidate latent-resnet
+
+`--candidate` takes the network of a `time_to_quality.py` candidate.
 
 Training: img/s of `model.fit` at batch 128 on random digits, compiled as
 in a full run of the main job (on PyTorch: `torch.compile`, for patch size 1). Sampling:
@@ -21,6 +24,8 @@ import keras_sgm
 from keras_sgm.backend import TORCH_COMPILE_MIN_STEPS, training_jit_compile
 from keras_sgm.latent import LATENT_UNET_CHANNELS
 from keras_sgm.samplers import edm_heun
+from keras_sgm.unet import DEFAULT_CHANNELS
+from time_to_quality import CANDIDATES
 
 
 def median_seconds(fn, repeats):
@@ -58,17 +63,24 @@ def main():
     )
     parser.add_argument("--latent", action="store_true",
                         help="the latent model (default autoencoder and latent U-Net) instead of the pixel one")
+    parser.add_argument("--candidate", choices=sorted(CANDIDATES),
+                        help="the network of this time_to_quality.py candidate (overrides --latent, --patch-size)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
+    network_options = {"patch_size": args.patch_size}
+    if args.candidate:
+        args.latent = CANDIDATES[args.candidate]["latent"]
+        network_options = {"patch_size": 1, **CANDIDATES[args.candidate]["network"]}
+        args.patch_size = network_options["patch_size"]
+    network_options.setdefault("channels", LATENT_UNET_CHANNELS if args.latent else DEFAULT_CHANNELS)
     dtype = "mixed_bfloat16" if args.mixed_precision else None
     if args.latent:
         autoencoder = keras_sgm.Autoencoder(seed=0)
-        network = keras_sgm.build_unet(autoencoder.latent_shape, channels=LATENT_UNET_CHANNELS,
-                                       patch_size=args.patch_size, dtype=dtype)
+        network = keras_sgm.build_unet(autoencoder.latent_shape, dtype=dtype, **network_options)
         model = keras_sgm.LatentScoreModel(autoencoder, network, seed=0)
     else:
-        model = keras_sgm.ScoreModel(keras_sgm.build_unet(patch_size=args.patch_size, dtype=dtype), seed=0)
+        model = keras_sgm.ScoreModel(keras_sgm.build_unet(dtype=dtype, **network_options), seed=0)
     jit_compile = {
         "auto": training_jit_compile(TORCH_COMPILE_MIN_STEPS, args.patch_size),
         "true": True,
@@ -82,7 +94,7 @@ def main():
     )
     result = {
         "backend": keras.backend.backend() + (" bfloat16" if args.mixed_precision else "")
-        + (", latent" if args.latent else "")
+        + (f", {args.candidate}" if args.candidate else ", latent" if args.latent else "")
         + ("" if args.patch_size == 1 else f", patch {args.patch_size}")
         + ("" if args.batch_size == 128 else f", batch {args.batch_size}")
         + ("" if args.jit_compile == "auto" else f", jit_compile {args.jit_compile}"),

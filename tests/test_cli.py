@@ -59,7 +59,7 @@ def test_sample_writes_a_png_grid_and_the_raw_images(checkpoint, tmp_path, sampl
     result = invoke("sample", "--checkpoint", checkpoint, "--num", 5, "--sampler", sampler,
                     "--steps", 3, "--seed", 1, "--out", out, "--npz", npz, "--no-progress")
     assert result.exit_code == 0, result.output
-    assert f"5 digits with {sampler}" in result.output
+    assert f"5 unconditional digits with {sampler}" in result.output
     images = np.load(npz)["images"]
     assert images.shape == (5, 28, 28, 1) and 0 <= images.min() and images.max() <= 1
     grid = np.asarray(Image.open(out))
@@ -209,7 +209,7 @@ def test_sample_one_digit_with_guidance(conditional_checkpoint, tmp_path):
               "--out", tmp_path / "g.png", "--npz", npz, "--no-progress"]
     assert invoke(*common, "--digit", 7, "--guidance", 0).exit_code == 0
     guidance_zero = np.load(npz)["images"]
-    assert invoke(*common).exit_code == 0
+    assert invoke(*common, "--digit", "none").exit_code == 0
     np.testing.assert_array_equal(np.load(npz)["images"], guidance_zero)
     result = invoke(*common, "--digit", 7, "--guidance", 3)
     assert result.exit_code == 0 and "7, guidance 3" in result.output
@@ -230,6 +230,21 @@ def test_sample_any_digit_draws_seeded_random_labels_and_records_them(conditiona
     model = keras.saving.load_model(conditional_checkpoint, compile=False)
     expected, _, _ = sample(model, 12, steps=2, seed=0, labels=drawn["labels"], guidance=DEFAULT_GUIDANCE)
     np.testing.assert_allclose(drawn["images"], expected, atol=1e-5)
+
+
+def test_sample_without_digit_guides_random_digits_of_a_conditional_model(conditional_checkpoint, tmp_path):
+    common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 6, "--steps", 2,
+              "--out", tmp_path / "g.png", "--no-progress"]
+    result = invoke(*common, "--npz", tmp_path / "default.npz")
+    assert result.exit_code == 0 and "any, guidance 4" in result.output
+    invoke(*common, "--npz", tmp_path / "any.npz", "--digit", "any")
+    default, any_digit = np.load(tmp_path / "default.npz"), np.load(tmp_path / "any.npz")
+    np.testing.assert_array_equal(default["labels"], any_digit["labels"])
+    np.testing.assert_array_equal(default["images"], any_digit["images"])
+    # One option away: the unconditional path.
+    result = invoke(*common, "--npz", tmp_path / "none.npz", "--digit", "none")
+    assert result.exit_code == 0 and "6 unconditional digits" in result.output
+    assert "labels" not in np.load(tmp_path / "none.npz")
 
 
 def test_digit_errors(checkpoint, conditional_checkpoint, tmp_path):
@@ -348,5 +363,5 @@ def test_the_installed_command_samples_quietly(checkpoint, tmp_path):
                              "--out", str(tmp_path / "grid.png"), "--no-progress"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert (tmp_path / "grid.png").exists() and "2 digits with heun" in result.stdout
+    assert (tmp_path / "grid.png").exists() and "2 unconditional digits with heun" in result.stdout
     assert "cuInit" not in result.stderr and "oneDNN" not in result.stderr, result.stderr[-2000:]
