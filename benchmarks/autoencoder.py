@@ -1,6 +1,6 @@
 """What an autoencoder keeps of the test digits, which bounds what latent diffusion can reach.
 
-    KERAS_BACKEND=tensorflow python benchmarks/autoencoder.py runs/latent_vs_pixel/latent/autoencoder.keras \
+    KERAS_BACKEND=tensorflow python benchmarks/autoencoder.py runs/time_to_quality/autoencoder/autoencoder.keras \
         --data ../shared/data/mnist.npz [--picture docs/latent_reconstructions.png]
     KERAS_BACKEND=tensorflow python benchmarks/autoencoder.py --train-latent-channels 2 4 8 \
         --data ../shared/data/mnist.npz --output-dir runs/autoencoders
