@@ -65,6 +65,7 @@ def main():
                         help="the latent model (default autoencoder and latent U-Net) instead of the pixel one")
     parser.add_argument("--candidate", choices=sorted(CANDIDATES),
                         help="the network of this time_to_quality.py candidate (overrides --latent, --patch-size)")
+    parser.add_argument("--sample-only", action="store_true", help="measure sampling only")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -87,7 +88,8 @@ def main():
         "false": False,
     }[args.jit_compile]
     model.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=jit_compile)
-    step_seconds = training_step_seconds(model, args.batch_size, args.steps, args.repeats)
+    step_seconds = None if args.sample_only else training_step_seconds(model, args.batch_size, args.steps,
+                                                                         args.repeats)
     nfe = 2 * args.sample_steps - 1
     sample_seconds = median_seconds(
         lambda: edm_heun(model, args.sample_batch, steps=args.sample_steps, seed=0), args.repeats
@@ -97,15 +99,16 @@ def main():
         + (f", {args.candidate}" if args.candidate else ", latent" if args.latent else "")
         + ("" if args.patch_size == 1 else f", patch {args.patch_size}")
         + ("" if args.batch_size == 128 else f", batch {args.batch_size}")
+        + ("" if args.sample_batch == 64 else f", sampling batch {args.sample_batch}")
         + ("" if args.jit_compile == "auto" else f", jit_compile {args.jit_compile}"),
         "parameters": model.network.count_params(),
-        "train_images_per_s": args.batch_size / step_seconds,
+        "train_images_per_s": step_seconds and args.batch_size / step_seconds,
         "sample_image_nfe_per_s": args.sample_batch * nfe / sample_seconds,
         "seconds_per_64_samples_35_nfe": sample_seconds * 64 / args.sample_batch,
     }
     print(
-        f"| {result['backend']} | {result['train_images_per_s']:.0f} | "
-        f"{result['sample_image_nfe_per_s']:.0f} |"
+        f"| {result['backend']} | {result['train_images_per_s'] or 0:.0f} | "
+        f"{result['sample_image_nfe_per_s']:.0f} | {64 / result['seconds_per_64_samples_35_nfe']:.1f} |"
     )
     if args.json:
         with open(args.json, "w") as file:
