@@ -16,7 +16,9 @@ is scored by the same `evaluate_model` (EDM Heun, 35 NFE): FID, KID,
 classifier score and class shares of unconditional samples, then the same
 with every digit asked for equally often at the default guidance, with the
 share recognised as the requested digit. The largest budget is scored on
-`--num` samples, the others on `--num-intermediate`. A killed run resumes
+`--num` samples, the others on `--num-intermediate`; `--guidance-sweep` scores
+the guided samples at further scales, since the best scale changes as a model
+trains (the table shows the best). A killed run resumes
 where it stopped: the elapsed training time is kept beside each
 candidate's checkpoint. The learning rate stays constant after the
 warm-up, since the snapshots are points of one run.
@@ -34,6 +36,7 @@ import numpy as np
 from keras_sgm import metrics
 from keras_sgm.checkpoints import load_model
 from keras_sgm.evaluation import evaluate_model, load_reference_digits
+from keras_sgm.pretrained import DEFAULT_GUIDANCE
 from keras_sgm.training import (
     architecture,
     mnist_training_data,
@@ -167,14 +170,24 @@ def train_candidate(name, output, data, budgets, seed):
     return state
 
 
-def evaluate_snapshot(path, test_images, train_images, reference, num, seed):
-    """Unconditional and guided figures of one snapshot, and its sampling speed."""
+def evaluate_snapshot(path, test_images, train_images, reference, num, seed, guidance_sweep=(), row=None):
+    """Unconditional and guided figures of one snapshot, with its sampling speed; guided figures
+    at each scale of `guidance_sweep` under `guided_at`. Parts already in `row` are kept."""
     model = load_model(path)
-    row = {"parameters": model.network.count_params()}
-    for mode, labels in (("unconditional", None), ("guided", np.repeat(np.arange(10), num // 10))):
-        report, _ = evaluate_model(model, test_images, train_images, num=num, seed=seed,
-                                   reference=reference, labels=labels)
-        row[mode] = report
+    row = {"parameters": model.network.count_params(), **(row or {})}
+    balanced = np.repeat(np.arange(10), num // 10)
+
+    def score(**options):
+        report, _ = evaluate_model(model, test_images, train_images, num=num, seed=seed, reference=reference,
+                                   **options)
+        return report
+
+    if "unconditional" not in row:
+        row["unconditional"] = score()
+    if "guided" not in row:
+        row["guided"] = score(labels=balanced)
+    row["guided_at"] = {f"{g:g}": row.get("guided_at", {}).get(f"{g:g}") or score(labels=balanced, guidance=g)
+                        for g in guidance_sweep}
     return row
 
 
@@ -187,6 +200,8 @@ def main():
     parser.add_argument("--num", type=int, default=10_000, help="samples scored at the largest budget")
     parser.add_argument("--num-intermediate", type=int, default=2_000, help="samples at the other budgets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--guidance-sweep", type=float, nargs="*", default=[1.0, 2.0],
+                        help="guidance scales scored besides the default, on every snapshot")
     parser.add_argument("--plot", help="a PNG of FID against training minutes")
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     args = parser.parse_args()
@@ -207,12 +222,14 @@ def main():
         for minutes in budgets:
             key = f"{name}/{minutes:g}"
             num = args.num if minutes == budgets[-1] else args.num_intermediate
-            if key in results and results[key]["num"] >= num:
+            done = results.get(key) if key in results and results[key]["num"] >= num else None
+            if done and all(f"{g:g}" in done.get("guided_at", {}) for g in args.guidance_sweep):
                 continue
+            num = done["num"] if done else num
             row = evaluate_snapshot(output / name / f"model_{minutes:g}min.keras", test_images, train_images,
-                                    reference, num, args.seed)
-            results[key] = {"candidate": name, "minutes": minutes, "num": num, "backend": keras.backend.backend(),
-                            "steps": state["snapshots"][f"{minutes:g}"],
+                                    reference, num, args.seed, args.guidance_sweep, done)
+            results[key] = {**(done or {}), "candidate": name, "minutes": minutes, "num": num,
+                            "backend": keras.backend.backend(), "steps": state["snapshots"][f"{minutes:g}"],
                             "autoencoder_seconds": state.get("autoencoder_seconds"), **row}
             write_json_atomically(results_path, results)
     chosen = [r for r in results.values() if r["candidate"] in args.candidates]
@@ -223,15 +240,22 @@ def main():
 
 def print_table(results):
     print("| candidate | parameters | minutes | steps | samples | FID | KID | classifier score | class shares | "
-          "guided FID | recognised | sampling img/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          f"guided FID ({DEFAULT_GUIDANCE:g}) | recognised | best guided FID (scale, recognised) | sampling img/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in sorted(results, key=lambda r: (r["candidate"], r["minutes"])):
         free, guided = row["unconditional"], row["guided"]
         shares = free["class_histogram"]
-        print(f"| {row['candidate']} | {row.get('parameters', 0) / 1e6:.2f} M | {row['minutes']:g} | {row['steps']} | "
+        print(f"| {row['candidate']} | {row['parameters'] / 1e6:.2f} M | {row['minutes']:g} | {row['steps']} | "
               f"{row['num']} | {free['fid']:.2f} | {free['kid']:.4f} | {free['classifier_score']:.2f} | "
               f"{100 * min(shares):.1f}-{100 * max(shares):.1f} % | {guided['fid']:.2f} | "
-              f"{100 * guided['label_accuracy']:.2f} % | {row['num'] / free['seconds']:.0f} |")
+              f"{100 * guided['label_accuracy']:.2f} % | {best_guided(row)} | {row['num'] / free['seconds']:.0f} |")
+
+
+def best_guided(row):
+    """The lowest guided FID over the default scale and the sweep, with its scale and share recognised."""
+    scales = {f"{DEFAULT_GUIDANCE:g}": row["guided"], **row.get("guided_at", {})}
+    scale, report = min(scales.items(), key=lambda item: item[1]["fid"])
+    return f"{report['fid']:.2f} ({scale}, {100 * report['label_accuracy']:.1f} %)"
 
 
 def plot(results, path):
