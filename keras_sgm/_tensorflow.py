@@ -76,9 +76,17 @@ def prepare_keras_import(every_backend=False):
             and Keras imports it to save and load models (the command line
             does both); it then sees no GPU.
     """
+    if "keras" not in sys.modules and (every_backend or _configured_backend() == "tensorflow"):
+        import_tensorflow_if_installed()
+
+
+def import_tensorflow_if_installed():
+    """Imports TensorFlow quietly where it is installed, before Keras imports it loudly.
+
+    Keras imports it, on any backend, to serialise a layer's config (as when
+    a training checkpoint's network is copied for its EMA).
+    """
     import importlib.util
 
-    backend = _configured_backend()
-    wanted = backend == "tensorflow" or (every_backend and importlib.util.find_spec("tensorflow") is not None)
-    if "keras" not in sys.modules and wanted:
-        import_tensorflow(for_data_only=backend != "tensorflow")
+    if importlib.util.find_spec("tensorflow") is not None:
+        import_tensorflow(for_data_only=_configured_backend() != "tensorflow")

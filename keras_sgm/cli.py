@@ -48,10 +48,20 @@ class OneLineErrors(click.Group):
 
 
 class BackendCommand(click.Command):
-    """A command that imports Keras and its backend once its options are parsed (not for --help)."""
+    """A command that imports Keras and its backend once its options are parsed (not for --help).
+
+    Args:
+        reads_data: The command reads MNIST through TensorFlow Datasets, so
+            TensorFlow is imported first, quietly, on every backend. Commands
+            that do not leave it out on JAX and PyTorch: it costs seconds.
+    """
+
+    def __init__(self, *args, reads_data=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reads_data = reads_data
 
     def invoke(self, ctx):
-        keras_sgm.import_backend(quiet_tensorflow=True)
+        keras_sgm.import_backend(quiet_tensorflow=self.reads_data)
         return super().invoke(ctx)
 
 
@@ -146,7 +156,7 @@ def _can_create_files_in(folder):
         return False
 
 
-@main.command()
+@main.command(reads_data=True)
 @train_options
 def train(**options):
     """Train the default model on MNIST, then sample a grid of digits.
@@ -170,8 +180,12 @@ def train(**options):
 
 def _load_model(checkpoint):
     """The model of `--checkpoint`, or the shipped pretrained model when it is None."""
+    from keras_sgm._tensorflow import import_tensorflow_if_installed
     from keras_sgm.checkpoints import CheckpointError, load_model
 
+    if checkpoint is not None:
+        # A training checkpoint's EMA copy makes Keras import TensorFlow; the shipped model has none.
+        import_tensorflow_if_installed()
     try:
         return load_model(checkpoint)
     except CheckpointError as error:
@@ -355,7 +369,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
     click.echo(f"{num} completions ({nfe} NFE each) -> {out}" + (f", {npz}" if npz else ""))
 
 
-@main.command()
+@main.command(reads_data=True)
 @checkpoint_option
 @num_option(10_000, minimum=200, maximum=1_000_000,
             help="Number of samples scored (the FID needs more than its 128 feature dimensions).")

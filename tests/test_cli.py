@@ -357,6 +357,17 @@ def test_help_imports_no_backend(command):
     assert result.stdout.strip().endswith("imported: []"), result.stdout[-300:]
 
 
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="TensorFlow is the backend there")
+def test_sampling_the_shipped_model_on_jax_and_torch_does_not_import_tensorflow(tmp_path):
+    """TensorFlow takes seconds to import and only reads data; `keras-sgm sample` needs none."""
+    result = subprocess.run([sys.executable, "-c", HELP_WITHOUT_A_BACKEND, "sample", "--num", "2", "--steps", "2",
+                             "--out", str(tmp_path / "grid.png"), "--no-progress"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and (tmp_path / "grid.png").exists(), result.stderr[-2000:]
+    imported = result.stdout.strip().splitlines()[-1]
+    assert imported.startswith("imported:") and "tensorflow" not in imported, result.stdout
+
+
 def test_the_installed_command_samples_quietly(checkpoint, tmp_path):
     command = pathlib.Path(sys.executable).with_name("keras-sgm")
     result = subprocess.run([str(command), "sample", "--checkpoint", str(checkpoint), "--num", "2", "--steps", "2",
