@@ -182,19 +182,19 @@ def test_backup_and_restore_resumes_an_interrupted_fit(digits, tmp_path):
     assert int(to_numpy(resumed.optimizer.iterations)) == 8
 
 
-def test_fit_trains_with_dropout_and_samples_without_it(digits):
+def test_fit_trains_with_dropout_and_samples_without_it():
     """Dropout draws a new mask at every training step (its seed advances inside the
     compiled step on every backend) and the score the samplers read stays deterministic."""
     keras.utils.set_random_seed(0)
-    network = build_unet((28, 28, 1), channels=(8, 16), embed_dim=16, blocks_per_level=1,
-                         dropout=0.3)
+    network = build_unet((8, 8, 1), channels=(8, 16), embed_dim=16, blocks_per_level=1, dropout=0.3)
     model = ScoreModel(network, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     dropout_seeds = [layer.seed_generator.state for layer in network.layers
                      if isinstance(layer, keras.layers.Dropout)]
     before = [to_numpy(seed) for seed in dropout_seeds]
-    model.fit(digits[0][:64], batch_size=32, epochs=1, verbose=0)
+    images = np.random.default_rng(0).random((64, 8, 8, 1), dtype="float32")
+    model.fit(images, batch_size=32, epochs=1, verbose=0)
     after = [to_numpy(seed) for seed in dropout_seeds]
     assert len(before) == 3 and all(not np.array_equal(b, a) for b, a in zip(before, after))
-    images, times = digits[0][:2].astype("float32") / 255.0, np.array([0.3, 0.7], "float32")
-    np.testing.assert_array_equal(to_numpy(model.score(images, times)), to_numpy(model.score(images, times)))
+    times = np.array([0.3, 0.7], "float32")
+    np.testing.assert_array_equal(to_numpy(model.score(images[:2], times)), to_numpy(model.score(images[:2], times)))
