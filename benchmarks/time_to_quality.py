@@ -204,6 +204,8 @@ def main():
                         help="guidance scales scored besides the default, on every snapshot")
     parser.add_argument("--plot", help="a PNG of FID against training minutes")
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
+    parser.add_argument("--report-only", action="store_true",
+                        help="no training or scoring: the table (and plot) of the results so far")
     args = parser.parse_args()
     if args.list:
         for name in CANDIDATES:
@@ -212,10 +214,13 @@ def main():
         return
 
     output = pathlib.Path(args.output_dir)
+    results_path = output / "results.json"
+    if args.report_only:
+        report(json.loads(results_path.read_text()), args.candidates, args.plot)
+        return
     budgets = sorted(args.minutes)
     test_images, train_images = load_reference_digits(args.data)
     reference = metrics.classify(test_images)
-    results_path = output / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for name in args.candidates:
         state = train_candidate(name, output, args.data, budgets, args.seed)
@@ -232,10 +237,15 @@ def main():
                             "backend": keras.backend.backend(), "steps": state["snapshots"][f"{minutes:g}"],
                             "autoencoder_seconds": state.get("autoencoder_seconds"), **row}
             write_json_atomically(results_path, results)
-    chosen = [r for r in results.values() if r["candidate"] in args.candidates]
+    report(results, args.candidates, args.plot)
+
+
+def report(results, candidates, plot_path=None):
+    """Prints the table of `candidates`' rows, and plots them to `plot_path`."""
+    chosen = [r for r in results.values() if r["candidate"] in candidates]
     print_table(chosen)
-    if args.plot:
-        plot(chosen, args.plot)
+    if plot_path:
+        plot(chosen, plot_path)
 
 
 def print_table(results):
@@ -245,7 +255,8 @@ def print_table(results):
     for row in sorted(results, key=lambda r: (r["candidate"], r["minutes"])):
         free, guided = row["unconditional"], row["guided"]
         shares = free["class_histogram"]
-        print(f"| {row['candidate']} | {row['parameters'] / 1e6:.2f} M | {row['minutes']:g} | {row['steps']} | "
+        parameters = f"{row['parameters'] / 1e6:.2f} M" if "parameters" in row else "-"
+        print(f"| {row['candidate']} | {parameters} | {row['minutes']:g} | {row['steps']} | "
               f"{row['num']} | {free['fid']:.2f} | {free['kid']:.4f} | {free['classifier_score']:.2f} | "
               f"{100 * min(shares):.1f}-{100 * max(shares):.1f} % | {guided['fid']:.2f} | "
               f"{100 * guided['label_accuracy']:.2f} % | {best_guided(row)} | {row['num'] / free['seconds']:.0f} |")
