@@ -262,10 +262,14 @@ def print_table(results):
               f"{100 * guided['label_accuracy']:.2f} % | {best_guided(row)} | {row['num'] / free['seconds']:.0f} |")
 
 
-def best_guided(row):
-    """The lowest guided FID over the default scale and the sweep, with its scale and share recognised."""
+def best_guided_report(row):
+    """The scale (default or swept) of a row's lowest guided FID, and its report."""
     scales = {f"{DEFAULT_GUIDANCE:g}": row["guided"], **row.get("guided_at", {})}
-    scale, report = min(scales.items(), key=lambda item: item[1]["fid"])
+    return min(scales.items(), key=lambda item: item[1]["fid"])
+
+
+def best_guided(row):
+    scale, report = best_guided_report(row)
     return f"{report['fid']:.2f} ({scale}, {100 * report['label_accuracy']:.1f} %)"
 
 
@@ -276,11 +280,13 @@ def plot(results, path):
     from matplotlib import pyplot
 
     figure, axes = pyplot.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for axis, mode in zip(axes, ("unconditional", "guided")):
+    figures = {"unconditional": lambda row: row["unconditional"]["fid"],
+               "guided (best scale)": lambda row: best_guided_report(row)[1]["fid"]}
+    for axis, (title, fid) in zip(axes, figures.items()):
         for name in sorted({r["candidate"] for r in results}):
             rows = sorted((r for r in results if r["candidate"] == name), key=lambda r: r["minutes"])
-            axis.plot([r["minutes"] for r in rows], [r[mode]["fid"] for r in rows], "-o", label=name)
-        axis.set_title(f"{mode} samples")
+            axis.plot([r["minutes"] for r in rows], [fid(r) for r in rows], "-o", label=name)
+        axis.set_title(f"{title} samples")
         axis.set_xlabel(f"training minutes ({results[0]['backend']}, 2-core CPU)")
         axis.set_yscale("log")
         axis.grid(True, which="both", alpha=0.3)
