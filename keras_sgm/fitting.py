@@ -2,7 +2,7 @@
 
 `keras_sgm.backend.TrainStep` asks a model for four hooks. `ImageFitting`
 gives three of them for models trained on images (uint8 0..255 or floats in
-[0, 1]) with an optional label; a model adds `batch_loss(images, labels)`
+[0, 1]) with an optional label; a model adds `batch_loss(images, labels, training)`
 and, if it keeps one, its EMA update.
 """
 
@@ -21,7 +21,7 @@ class ImageFitting(TrainStep):
 
     The model sets `self.loss_tracker = keras.metrics.Mean(name="loss")` and
     `self.seed_generator` (the training noise's generator), and defines
-    `batch_loss(images, labels)`. The generator's state is saved with the
+    `batch_loss(images, labels, training)`. The generator's state is saved with the
     model, so that a resumed run draws the noise an uninterrupted one would.
     """
 
