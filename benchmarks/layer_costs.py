@@ -1,6 +1,6 @@
 """Where a training step of the default network spends its time, layer by layer.
 
-    KERAS_BACKEND=jax python benchmarks/layer_costs.py [--batch-size 128] [--steps 10] [--repeats 3]
+    KERAS_BACKEND=jax python benchmarks/layer_costs.py [--batch-size 128] [--steps 10] [--repeats 3] [--candidate NAME]
 
 Each layer of the U-Net is trained alone: its inputs pass through a trainable
 per-channel scale, so that `fit` runs the layer's forward pass, its weight
@@ -18,8 +18,8 @@ import collections
 import keras
 import numpy as np
 
-import keras_sgm
-from speed import median_seconds, training_step_seconds
+from speed import benchmark_model, median_seconds, training_step_seconds
+from time_to_quality import CANDIDATES
 
 
 class ChannelScale(keras.layers.Layer):
@@ -37,7 +37,11 @@ def seconds_per_step(layer, input_shapes, batch_size, steps, repeats):
     """Median seconds of one `fit` step of `layer` alone on random inputs."""
     rng = np.random.default_rng(0)
     inputs = [keras.Input(shape[1:]) for shape in input_shapes]
-    outputs = layer([ChannelScale()(x) for x in inputs] if len(inputs) > 1 else ChannelScale()(inputs[0]))
+    scaled = [ChannelScale()(x) for x in inputs]
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        outputs = layer(scaled[0], scaled[0])  # self-attention: the query is the value
+    else:
+        outputs = layer(scaled if len(scaled) > 1 else scaled[0])
     model = keras.Model(inputs, outputs)
     model.compile(optimizer="sgd", loss="mse")
     data = [rng.standard_normal((steps * batch_size, *shape[1:]), dtype=np.float32) for shape in input_shapes]
@@ -53,16 +57,18 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10, help="training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--candidate", choices=sorted(CANDIDATES),
+                        help="a time_to_quality.py candidate's network instead of the default one")
     parser.add_argument("--top", type=int, default=12, help="how many single layers to list")
     args = parser.parse_args()
     timing = dict(batch_size=args.batch_size, steps=args.steps, repeats=args.repeats)
 
     # The full step goes first: after dozens of single-layer models the same
     # process measured TensorFlow's and JAX's full step at half their speed.
-    full_model = keras_sgm.ScoreModel(keras_sgm.build_unet(), seed=0)
+    full_model = benchmark_model(args.candidate)
     full_model.compile(optimizer=keras.optimizers.Adam(1e-4))
     full = training_step_seconds(full_model, **timing)
-    network = keras_sgm.build_unet()
+    network = full_model.network
     empty = seconds_per_step(keras.layers.Identity(), [(None, 1)], **timing)
     costs = []
     for layer in network.layers:

@@ -47,6 +47,20 @@ def training_step_seconds(model, batch_size, steps, repeats):
     return seconds / steps
 
 
+def benchmark_model(candidate=None, latent=False, patch_size=1, dtype=None):
+    """An untrained score model: a `time_to_quality.py` candidate's network, else the default one."""
+    network_options = {"patch_size": patch_size}
+    if candidate:
+        latent = CANDIDATES[candidate]["latent"]
+        network_options = {"patch_size": 1, **CANDIDATES[candidate]["network"]}
+    network_options.setdefault("channels", LATENT_UNET_CHANNELS if latent else DEFAULT_CHANNELS)
+    if latent:
+        autoencoder = keras_sgm.Autoencoder(seed=0)
+        network = keras_sgm.build_unet(autoencoder.latent_shape, dtype=dtype, **network_options)
+        return keras_sgm.LatentScoreModel(autoencoder, network, seed=0)
+    return keras_sgm.ScoreModel(keras_sgm.build_unet(dtype=dtype, **network_options), seed=0)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="training steps per repeat")
@@ -69,19 +83,11 @@ def main():
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    network_options = {"patch_size": args.patch_size}
     if args.candidate:
         args.latent = CANDIDATES[args.candidate]["latent"]
-        network_options = {"patch_size": 1, **CANDIDATES[args.candidate]["network"]}
-        args.patch_size = network_options["patch_size"]
-    network_options.setdefault("channels", LATENT_UNET_CHANNELS if args.latent else DEFAULT_CHANNELS)
-    dtype = "mixed_bfloat16" if args.mixed_precision else None
-    if args.latent:
-        autoencoder = keras_sgm.Autoencoder(seed=0)
-        network = keras_sgm.build_unet(autoencoder.latent_shape, dtype=dtype, **network_options)
-        model = keras_sgm.LatentScoreModel(autoencoder, network, seed=0)
-    else:
-        model = keras_sgm.ScoreModel(keras_sgm.build_unet(dtype=dtype, **network_options), seed=0)
+        args.patch_size = CANDIDATES[args.candidate]["network"].get("patch_size", 1)
+    model = benchmark_model(args.candidate, args.latent, args.patch_size,
+                            "mixed_bfloat16" if args.mixed_precision else None)
     jit_compile = {
         "auto": training_jit_compile(TORCH_COMPILE_MIN_STEPS, args.patch_size),
         "true": True,

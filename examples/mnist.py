@@ -27,7 +27,7 @@ from keras_sgm.sampling import sample
 
 @click.command(help=__doc__)
 @train_options
-def main(epochs, batch_size, output_dir, learning_rate, data, data_dir, steps_per_epoch, seed,
+def main(epochs, batch_size, output_dir, learning_rate, ema_decay, data, data_dir, steps_per_epoch, seed,
          init_weights, mixed_precision, label_dropout, patch_size, channels, blocks_per_level, attention,
          dropout, latent, autoencoder, autoencoder_epochs, verbose):
     output_dir = pathlib.Path(output_dir)
@@ -40,7 +40,7 @@ def main(epochs, batch_size, output_dir, learning_rate, data, data_dir, steps_pe
     # compresses the digits to a 7x7x4 grid, where the score model then learns.
     if latent or autoencoder:
         autoencoder = training.prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs,
-                                                   learning_rate, autoencoder, seed=seed, verbose=verbose)
+                                                   autoencoder=autoencoder, seed=seed, verbose=verbose)
 
     # The model: a class-conditional U-Net inside a ScoreModel (a LatentScoreModel with an
     # autoencoder), which owns the sigma(t)-weighted score-matching loss, the train step
@@ -52,9 +52,10 @@ def main(epochs, batch_size, output_dir, learning_rate, data, data_dir, steps_pe
     network = keras_sgm.build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
                                    **network_options)
     if autoencoder is None:
-        model = keras_sgm.ScoreModel(network, label_dropout=label_dropout, seed=seed)
+        model = keras_sgm.ScoreModel(network, label_dropout=label_dropout, ema_decay=ema_decay, seed=seed)
     else:
-        model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=label_dropout, seed=seed)
+        model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=label_dropout,
+                                           ema_decay=ema_decay, seed=seed)
     model.compile(optimizer=training.default_optimizer(learning_rate, epochs * steps),
                   jit_compile=training_jit_compile(epochs * steps, network_options["patch_size"]))
 

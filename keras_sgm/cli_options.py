@@ -97,12 +97,15 @@ data_options = _stack(
 )
 
 train_options = _stack(
-    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=16, show_default=True,
+    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=12, show_default=True,
                  help="Epochs in the whole run."),
     click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True),
     click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
                  help="Checkpoint (resumed from), history and samples."),
-    click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=1e-3, show_default=True),
+    click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=2e-3, show_default=True,
+                 help="Peak learning rate of the score model (warm-up, then cosine decay to 0)."),
+    click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=0.9995,
+                 show_default=True, help="Decay of the EMA of the weights, which samples (0: no EMA)."),
     data_options,
     click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None,
                  help="Cap, for quick runs."),
@@ -118,19 +121,19 @@ train_options = _stack(
                       "(default: that of the resumed run or --init-weights, else 1)."),
     click.option("--channels", type=Channels(), default=None,
                  help="Channels per U-Net level, finest first (default: that of the resumed run or "
-                      "--init-weights, else 32,64,128,256)."),
+                      "--init-weights, else 64,128 latent, 32,64,128,256 pixel)."),
     click.option("--blocks-per-level", type=click.IntRange(min=0, max=16), default=None,
                  help="Residual blocks per U-Net level; 0 is one convolution per level (default: that "
-                      "of the resumed run or --init-weights, else 0)."),
+                      "of the resumed run or --init-weights, else 2 latent, 0 pixel)."),
     click.option("--attention/--no-attention", default=None,
                  help="Self-attention at the coarsest level; needs residual blocks (default: that of "
-                      "the resumed run or --init-weights, else off)."),
+                      "the resumed run or --init-weights, else on latent, off pixel)."),
     click.option("--dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=None,
                  help="Dropout rate inside the residual blocks (default: that of the resumed run or "
                       "--init-weights, else 0)."),
-    click.option("--latent/--pixel", default=False, show_default=True,
+    click.option("--latent/--pixel", default=True, show_default=True,
                  help="Latent diffusion: train an autoencoder to a 7x7x4 grid first, then the score "
-                      "model on its latents."),
+                      "model on its latents; --pixel: the score model on the pixels."),
     click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
                  help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
     click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=4,

@@ -6,9 +6,10 @@ from keras_sgm import autoencoder as _registers_autoencoder  # noqa: F401 - for 
 from keras_sgm.model import ScoreModel
 from keras_sgm.unet import build_unet
 
-LATENT_UNET_CHANNELS = (64, 128, 256)
-"""Channels of the default latent U-Net: 7x7, 4x4 and 2x2 positions, a sixteenth of
-the pixel network's, so it can afford twice its width."""
+LATENT_UNET = {"channels": (64, 128), "blocks_per_level": 2, "attention": True}
+"""`build_unet` arguments of the default latent U-Net: two residual blocks at each of
+7x7 and 4x4 positions, self-attention at 4x4, 1.4 M parameters. It reached the best
+FID per CPU-minute of `benchmarks/time_to_quality.py`'s candidates."""
 
 
 @keras.saving.register_keras_serializable(package="keras_sgm")
@@ -26,7 +27,7 @@ class LatentScoreModel(ScoreModel):
     Args:
         autoencoder: A trained, calibrated `Autoencoder`.
         network: A U-Net of the latent grid's shape; `build_unet(latent_shape,
-            channels=LATENT_UNET_CHANNELS, num_classes=num_classes)` if None.
+            num_classes=num_classes, **LATENT_UNET)` if None.
         num_classes: Number of classes of a conditional model, or None.
         **kwargs: The other arguments of `ScoreModel`.
 
@@ -42,8 +43,7 @@ class LatentScoreModel(ScoreModel):
 
     def __init__(self, autoencoder, network=None, num_classes=None, **kwargs):
         if network is None:
-            network = build_unet(autoencoder.latent_shape, channels=LATENT_UNET_CHANNELS,
-                                 num_classes=num_classes)
+            network = build_unet(autoencoder.latent_shape, num_classes=num_classes, **LATENT_UNET)
         latent_shape = tuple(network.inputs[0].shape[1:])
         if latent_shape != autoencoder.latent_shape:
             raise ValueError(

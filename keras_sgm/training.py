@@ -14,7 +14,7 @@ from keras_sgm.backend import training_jit_compile
 from keras_sgm.checkpoints import load_model
 from keras_sgm.data import load_mnist, load_npz_images
 from keras_sgm.images import save_grid
-from keras_sgm.latent import LATENT_UNET_CHANNELS, LatentScoreModel
+from keras_sgm.latent import LATENT_UNET, LatentScoreModel
 from keras_sgm.model import ScoreModel
 from keras_sgm.sampling import sample
 from keras_sgm.unet import DEFAULT_CHANNELS, build_unet, unet_arguments
@@ -228,8 +228,9 @@ def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=No
     return fit_data, steps
 
 
-NETWORK_DEFAULTS = {"patch_size": 1, "blocks_per_level": 0, "attention": False, "dropout": 0.0}
-"""The `build_unet` arguments of a new run beside its `channels`."""
+PIXEL_UNET = {"patch_size": 1, "channels": DEFAULT_CHANNELS, "blocks_per_level": 0, "attention": False,
+              "dropout": 0.0}
+"""`build_unet` arguments of a new pixel-space run: the tutorial's one convolution per level."""
 
 
 def architecture(checkpoint, init_weights=None, autoencoder=None, **given):
@@ -237,13 +238,12 @@ def architecture(checkpoint, init_weights=None, autoencoder=None, **given):
 
     Each of `patch_size`, `channels`, `blocks_per_level`, `attention` and
     `dropout` is as given when not None, else that of the run being resumed
-    or of `init_weights`, else the default (of a latent U-Net with an
-    `autoencoder`).
+    or of `init_weights`, else the default: `PIXEL_UNET`, or
+    `keras_sgm.latent.LATENT_UNET` with an `autoencoder`.
     """
     continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
     saved = saved_architecture(continued) if continued is not None else {}
-    defaults = {**NETWORK_DEFAULTS,
-                "channels": DEFAULT_CHANNELS if autoencoder is None else LATENT_UNET_CHANNELS}
+    defaults = PIXEL_UNET if autoencoder is None else {**PIXEL_UNET, **LATENT_UNET}
     unknown = set(given) - set(defaults)
     if unknown:
         raise TypeError(f"architecture() got unknown build_unet arguments {sorted(unknown)}.")
@@ -260,7 +260,7 @@ def score_model(network_options, autoencoder=None, mixed_precision=False, **opti
         network_options: `build_unet` arguments (see `architecture`).
         autoencoder: A calibrated `Autoencoder` for latent diffusion, or None.
         mixed_precision: The `mixed_bfloat16` policy for the U-Net.
-        **options: Further `ScoreModel` arguments (`label_dropout`, `seed`).
+        **options: Further `ScoreModel` arguments (`label_dropout`, `ema_decay`, `seed`).
     """
     network = build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
                          **network_options)
@@ -384,9 +384,10 @@ def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True
 
 def train_mnist(
     output_dir="runs/mnist",
-    epochs=16,
+    epochs=12,
     batch_size=128,
-    learning_rate=1e-3,
+    learning_rate=2e-3,
+    ema_decay=0.9995,
     data_dir=None,
     data=None,
     steps_per_epoch=None,
@@ -400,7 +401,7 @@ def train_mnist(
     blocks_per_level=None,
     attention=None,
     dropout=None,
-    latent=False,
+    latent=True,
     autoencoder=None,
     autoencoder_epochs=4,
     jit_compile="auto",
@@ -424,6 +425,7 @@ def train_mnist(
         epochs: Number of epochs in the whole run.
         batch_size: Images per training batch.
         learning_rate: Peak learning rate of Adam (warm-up, then cosine decay).
+        ema_decay: Decay of the EMA of the weights, which samples.
         data_dir: TFDS data directory holding MNIST (see `load_mnist`).
         data: Instead of TFDS, an `.npz` file with `x_train` (and `y_train`).
         steps_per_epoch: Cap on the steps per epoch (for quick runs).
@@ -473,14 +475,15 @@ def train_mnist(
     fit_data, steps = mnist_training_data(batch_size, data, data_dir, steps_per_epoch, seed)
 
     if latent or autoencoder is not None:
-        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs, learning_rate,
-                                          autoencoder, seed=seed, verbose=verbose)
+        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs,
+                                          autoencoder=autoencoder, seed=seed, verbose=verbose)
 
     keras.utils.set_random_seed(seed)
     network_options = architecture(checkpoint, init_weights, autoencoder, patch_size=patch_size,
                                    channels=channels, blocks_per_level=blocks_per_level,
                                    attention=attention, dropout=dropout)
-    model = score_model(network_options, autoencoder, mixed_precision, label_dropout=label_dropout, seed=seed)
+    model = score_model(network_options, autoencoder, mixed_precision, label_dropout=label_dropout,
+                        ema_decay=ema_decay, seed=seed)
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps), jit_compile=jit_compile)
