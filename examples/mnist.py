@@ -38,9 +38,10 @@ def main(epochs, batch_size, output_dir, learning_rate, ema_decay, data, data_di
 
     # Latent diffusion ("Stable Diffusion" for MNIST): an autoencoder, trained first,
     # compresses the digits to a 7x7x4 grid, where the score model then learns.
-    if latent or autoencoder:
+    if training.is_latent_run(checkpoint, init_weights, latent) or autoencoder:
         autoencoder = training.prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs,
-                                                   autoencoder=autoencoder, seed=seed, verbose=verbose)
+                                                   autoencoder=autoencoder, seed=seed, verbose=verbose,
+                                                   init_weights=init_weights)
 
     # The model: a class-conditional U-Net inside a ScoreModel (a LatentScoreModel with an
     # autoencoder), which owns the sigma(t)-weighted score-matching loss, the train step

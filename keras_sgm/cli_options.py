@@ -131,9 +131,10 @@ train_options = _stack(
     click.option("--dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=None,
                  help="Dropout rate inside the residual blocks (default: that of the resumed run or "
                       "--init-weights, else 0)."),
-    click.option("--latent/--pixel", default=True, show_default=True,
-                 help="Latent diffusion: train an autoencoder to a 7x7x4 grid first, then the score "
-                      "model on its latents; --pixel: the score model on the pixels."),
+    click.option("--latent/--pixel", default=None,
+                 help="Latent diffusion: train an autoencoder to a 7x7x4 grid first (or keep that of a "
+                      "latent --init-weights), then the score model on its latents; --pixel: on the "
+                      "pixels (default: as the resumed run or --init-weights, else latent)."),
     click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
                  help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
     click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=4,

@@ -269,9 +269,24 @@ def score_model(network_options, autoencoder=None, mixed_precision=False, **opti
     return LatentScoreModel(autoencoder, network, **options)
 
 
+def is_latent_run(checkpoint, init_weights=None, latent=None):
+    """Whether a run trains a `LatentScoreModel`: `latent` when not None, else
+    whether the run being resumed (or `init_weights`) is one, else True."""
+    if latent is not None:
+        return latent
+    continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
+    if continued is None:
+        return True
+    try:
+        return isinstance(load_model(continued), LatentScoreModel)
+    except Exception:  # noqa: BLE001 - the loaders that follow report it
+        return True
+
+
 def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3, autoencoder=None,
-                        latent_channels=4, seed=0, verbose=1):
-    """The autoencoder of a latent run: loaded from `autoencoder`, else trained in `output_dir`.
+                        latent_channels=4, seed=0, verbose=1, init_weights=None):
+    """The autoencoder of a latent run: loaded from `autoencoder`, else that of
+    `init_weights`, else trained in `output_dir`.
 
     Training saves `output_dir/autoencoder.keras` atomically after every epoch
     and resumes from it, as the score model's stage does; the finished
@@ -288,6 +303,9 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
         latent_channels: Channels of the latent grid of a new autoencoder.
         seed: Seed of the weights and of the latent draws.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+        init_weights: The `LatentScoreModel` (a `.keras` file or
+            `"pretrained"`) a fine-tuning run starts from: its score network
+            only knows its own autoencoder's latents, so that one is kept.
 
     Returns:
         A calibrated `Autoencoder`.
@@ -298,6 +316,10 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
             raise ValueError(f"the autoencoder {autoencoder} encodes {model.image_shape} images; "
                              f"MNIST digits are {MNIST_SHAPE}.")
         return model
+    if init_weights is not None:
+        source = load_model(init_weights)
+        if isinstance(source, LatentScoreModel):
+            return source.autoencoder
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "autoencoder.keras"
     keras.utils.set_random_seed(seed)
@@ -401,7 +423,7 @@ def train_mnist(
     blocks_per_level=None,
     attention=None,
     dropout=None,
-    latent=True,
+    latent=None,
     autoencoder=None,
     autoencoder_epochs=4,
     jit_compile="auto",
@@ -455,7 +477,9 @@ def train_mnist(
         attention: Self-attention at the coarsest level.
         dropout: Dropout rate inside the residual blocks.
         latent: Latent diffusion: train (or take) an autoencoder first,
-            then a `LatentScoreModel` on its latents.
+            then a `LatentScoreModel` on its latents; False trains a
+            pixel-space `ScoreModel`. None is as the run being resumed or
+            `init_weights`, else True (see `is_latent_run`).
         autoencoder: With `latent`, a trained `Autoencoder` file to use
             instead of training one.
         autoencoder_epochs: Epochs of the autoencoder's training.
@@ -474,14 +498,16 @@ def train_mnist(
     checkpoint = output_dir / "model.keras"
     fit_data, steps = mnist_training_data(batch_size, data, data_dir, steps_per_epoch, seed)
 
-    if latent or autoencoder is not None:
-        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs,
-                                          autoencoder=autoencoder, seed=seed, verbose=verbose)
+    network_given = dict(patch_size=patch_size, channels=channels, blocks_per_level=blocks_per_level,
+                         attention=attention, dropout=dropout)
+    if is_latent_run(checkpoint, init_weights, latent) or autoencoder is not None:
+        # Bad network options fail now, not after minutes of autoencoder training.
+        build_unet(**architecture(checkpoint, init_weights, Autoencoder(MNIST_SHAPE), **network_given))
+        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs, autoencoder=autoencoder,
+                                          seed=seed, verbose=verbose, init_weights=init_weights)
 
     keras.utils.set_random_seed(seed)
-    network_options = architecture(checkpoint, init_weights, autoencoder, patch_size=patch_size,
-                                   channels=channels, blocks_per_level=blocks_per_level,
-                                   attention=attention, dropout=dropout)
+    network_options = architecture(checkpoint, init_weights, autoencoder, **network_given)
     model = score_model(network_options, autoencoder, mixed_precision, label_dropout=label_dropout,
                         ema_decay=ema_decay, seed=seed)
     if jit_compile == "auto":

@@ -114,11 +114,11 @@ def test_sample_into_a_read_only_folder_is_refused(checkpoint, tmp_path):
 def test_train_runs_on_an_npz_and_resumes(tmp_path):
     common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2,
               "--output-dir", tmp_path, "--verbose", 0]
-    result = invoke(*common, "--epochs", 1, "--patch-size", 2, "--channels", "8,16", "--blocks-per-level", 1,
+    result = invoke(*common, "--epochs", 1, "--pixel", "--patch-size", 2, "--channels", "8,16", "--blocks-per-level", 1,
                     "--attention", "--dropout", 0.1)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model.keras").exists() and (tmp_path / "samples.png").exists()
-    # Resuming keeps the run's network, although the defaults are others.
+    # Resuming keeps the run's pixel space and network, although the defaults are others.
     result = invoke(*common, "--epochs", 2)
     assert result.exit_code == 0, result.output
     epochs = (tmp_path / "history.csv").read_text().strip().splitlines()[1:]

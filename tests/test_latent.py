@@ -153,6 +153,29 @@ def test_bad_latent_inputs_get_clear_errors(tmp_path):
     assert result.exit_code == 2 and "must divide" in result.output, result.output
 
 
+def test_fine_tuning_a_latent_model_keeps_its_autoencoder_and_network(trained, tmp_path):
+    from keras_sgm.checkpoints import load_model
+    from keras_sgm.unet import unet_arguments
+
+    autoencoder = trained[0]
+    source = LatentScoreModel(autoencoder, build_unet(autoencoder.latent_shape, channels=TINY_LATENT_UNET,
+                                                      num_classes=10), seed=1)
+    source.save(tmp_path / "source.keras")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--data", str(FIXTURE), "--init-weights",
+                                       str(tmp_path / "source.keras"), "--epochs", "1",
+                                       "--steps-per-epoch", "1", "--batch-size", "8",
+                                       "--output-dir", str(run), "--verbose", "0"])
+    assert result.exit_code == 0, result.output
+    # Its score network only knows these latents: no new autoencoder is trained.
+    assert not (run / "autoencoder.keras").exists()
+    tuned = load_model(run / "model.keras")
+    assert isinstance(tuned, LatentScoreModel)
+    assert unet_arguments(tuned.network) == unet_arguments(source.network)
+    for kept, original in zip(tuned.autoencoder.get_weights(), autoencoder.get_weights()):
+        np.testing.assert_array_equal(kept, original)
+
+
 def test_the_reconstruction_report_measures_what_training_improves(trained, test_digits):
     from keras_sgm.evaluation import reconstruction_report
 
