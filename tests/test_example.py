@@ -9,12 +9,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from keras_sgm import LatentScoreModel
 from keras_sgm.cli import main
 from tests.conftest import FIXTURE
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
-OPTIONS = ["--data", str(FIXTURE), "--batch-size", "32", "--steps-per-epoch", "3", "--channels", "8,16,32",
-           "--verbose", "2"]
+OPTIONS = ["--data", str(FIXTURE), "--batch-size", "32", "--steps-per-epoch", "3", "--autoencoder-epochs", "1",
+           "--channels", "8,16", "--verbose", "2"]
 
 
 def run_example(output_dir, epochs):
@@ -30,7 +31,10 @@ def test_example_trains_samples_and_resumes(tmp_path):
     assert "epoch 1:" in first.stdout and "samples:" in first.stdout
     for grid in ("samples.png", "samples_by_digit.png", "progress.png"):
         assert Image.open(tmp_path / grid).size[0] > 8 * 28, grid
-    example = [keras.ops.convert_to_numpy(w) for w in keras.saving.load_model(tmp_path / "model.keras").weights]
+    saved = keras.saving.load_model(tmp_path / "model.keras")
+    # The default is latent diffusion: an autoencoder first, then the score model on its latents.
+    assert isinstance(saved, LatentScoreModel) and (tmp_path / "autoencoder.keras").exists()
+    example = [keras.ops.convert_to_numpy(w) for w in saved.weights]
 
     # `keras-sgm train` runs the same recipe with the same options.
     result = CliRunner().invoke(main, ["train", *OPTIONS, "--epochs", "1", "--output-dir", str(tmp_path / "cli")])

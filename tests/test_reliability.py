@@ -19,7 +19,8 @@ EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
 
 
 def _example(output_dir, epochs, steps=40):
-    return [sys.executable, str(EXAMPLE), "--data", str(FIXTURE), "--epochs", str(epochs),
+    # Pixel space: test_latent covers the resumes of a latent run's two stages.
+    return [sys.executable, str(EXAMPLE), "--pixel", "--data", str(FIXTURE), "--epochs", str(epochs),
             "--batch-size", "8", "--steps-per-epoch", str(steps), "--channels", "8,16,32",
             "--output-dir", str(output_dir), "--verbose", "2"]
 
@@ -61,7 +62,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    common = ["train", "--data", str(FIXTURE), "--batch-size", "16", "--steps-per-epoch", "3",
+    common = ["train", "--pixel", "--data", str(FIXTURE), "--batch-size", "16", "--steps-per-epoch", "3",
               "--channels", "8,16,32", "--output-dir", str(tmp_path), "--verbose", "0"]
     assert CliRunner().invoke(main, [*common, "--epochs", "1"]).exit_code == 0
     good = (tmp_path / "model.keras").read_bytes()
