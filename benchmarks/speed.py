@@ -1,4 +1,5 @@
-"""Training and sampling throughput of the default model on the active backend.
+"""Training and sampling throughput of a model on the active backend: the pixel-space network, or
+with `--latent` the default model (latent diffusion), or a `time_to_quality.py` candidate.
 
     KERAS_BACKEND=jax python benchmarks/speed.py [--steps 20] [--repeats 5] [--mixed-precision] [--patch-size 1] [--latent] [--jit-compile auto] [--json out.json]
     KERAS_BACKEND=jax python benchmarks/speed.py --candidate latent-resnet
@@ -22,7 +23,7 @@ import numpy as np
 
 import keras_sgm
 from keras_sgm.backend import TORCH_COMPILE_MIN_STEPS, training_jit_compile
-from keras_sgm.latent import LATENT_UNET_CHANNELS
+from keras_sgm.latent import LATENT_UNET
 from keras_sgm.samplers import edm_heun
 from keras_sgm.unet import DEFAULT_CHANNELS
 from time_to_quality import CANDIDATES
@@ -53,7 +54,7 @@ def benchmark_model(candidate=None, latent=False, patch_size=1, dtype=None):
     if candidate:
         latent = CANDIDATES[candidate]["latent"]
         network_options = {"patch_size": 1, **CANDIDATES[candidate]["network"]}
-    network_options.setdefault("channels", LATENT_UNET_CHANNELS if latent else DEFAULT_CHANNELS)
+    network_options = {**(LATENT_UNET if latent else {"channels": DEFAULT_CHANNELS}), **network_options}
     if latent:
         autoencoder = keras_sgm.Autoencoder(seed=0)
         network = keras_sgm.build_unet(autoencoder.latent_shape, dtype=dtype, **network_options)
@@ -76,7 +77,7 @@ def main():
         "(XLA on JAX and on TensorFlow with a GPU, torch.compile on PyTorch)",
     )
     parser.add_argument("--latent", action="store_true",
-                        help="the latent model (default autoencoder and latent U-Net) instead of the pixel one")
+                        help="the default model (autoencoder and latent U-Net) instead of the pixel one")
     parser.add_argument("--candidate", choices=sorted(CANDIDATES),
                         help="the network of this time_to_quality.py candidate (overrides --latent, --patch-size)")
     parser.add_argument("--sample-only", action="store_true", help="measure sampling only")

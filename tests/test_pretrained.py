@@ -24,17 +24,17 @@ from tests.conftest import small_model, to_numpy
 REFERENCE = pathlib.Path(__file__).parent / "data" / "pretrained_outputs.npz"
 
 
-def probe_inputs():
-    """Fixed noisy digits, times and labels (the "no label" token included)."""
+def probe_inputs(sample_shape):
+    """Fixed noisy samples (digits, or latent grids), times and labels (the "no label" token included)."""
     rng = np.random.default_rng(0)
-    images = rng.random((11, 28, 28, 1), dtype=np.float32)
+    images = rng.random((11, *sample_shape), dtype=np.float32)
     times = np.linspace(0.05, 1.0, 11, dtype=np.float32)
     labels = np.arange(11, dtype=np.int32)
     return images, times, labels
 
 
 def probe_outputs(model):
-    images, times, labels = probe_inputs()
+    images, times, labels = probe_inputs(model.sample_shape)
     std = to_numpy(model.schedule.marginal_std(times))[:, None, None, None]
     # sigma^2 s = D - x is of order one at every noise level.
     return to_numpy(model.score(images, times, labels=labels)) * std**2
@@ -88,7 +88,8 @@ def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
 
 
 def test_fine_tuning_starts_from_the_shipped_weights(pretrained):
-    model = keras_sgm.ScoreModel(num_classes=10, seed=1)
+    # The shipped model is the default latent design, around its own autoencoder.
+    model = keras_sgm.LatentScoreModel(pretrained.autoencoder, num_classes=10, seed=1)
     assert not np.allclose(probe_outputs(model), probe_outputs(pretrained), atol=1e-2)
     start_from(model, "pretrained")
     np.testing.assert_allclose(probe_outputs(model), probe_outputs(pretrained), rtol=1e-5, atol=1e-5)
