@@ -199,7 +199,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", help="mnist.npz; TFDS when unset")
     parser.add_argument("--minutes", type=float, nargs="+", default=[10, 20, 40])
-    parser.add_argument("--candidates", nargs="+", choices=sorted(CANDIDATES), default=["pixel", "latent"])
+    parser.add_argument("--candidates", nargs="+", default=["pixel", "latent"],
+                        help=f"of {', '.join(CANDIDATES)}; with --report-only, also names given to --full-run")
     parser.add_argument("--output-dir", default="runs/time_to_quality")
     parser.add_argument("--num", type=int, default=10_000, help="samples scored at the largest budget")
     parser.add_argument("--num-intermediate", type=int, default=2_000, help="samples at the other budgets")
@@ -210,7 +211,14 @@ def main():
     parser.add_argument("--list", action="store_true", help="print the candidates and exit")
     parser.add_argument("--report-only", action="store_true",
                         help="no training or scoring: the table (and plot) of the results so far")
+    parser.add_argument("--full-run", nargs=3, metavar=("NAME", "MINUTES", "FOLDER"),
+                        help="record a whole training run (say the main job) that took MINUTES, from the "
+                             "`keras-sgm evaluate --json` files in FOLDER: heun.json (unconditional) and "
+                             "guided_SCALE.json (--conditional --guidance SCALE); then report")
     args = parser.parse_args()
+    unknown = sorted(set(args.candidates) - set(CANDIDATES))
+    if unknown and not (args.report_only or args.full_run):
+        parser.error(f"no candidate named {', '.join(unknown)}; --list prints them")
     if args.list:
         for name in CANDIDATES:
             print(f"{name}: {CANDIDATES[name]['network'] or 'the tutorial network'}, "
@@ -219,6 +227,13 @@ def main():
 
     output = pathlib.Path(args.output_dir)
     results_path = output / "results.json"
+    if args.full_run:
+        name, minutes, folder = args.full_run
+        results = json.loads(results_path.read_text()) if results_path.exists() else {}
+        results[f"{name}/{float(minutes):g}"] = full_run_row(name, float(minutes), pathlib.Path(folder))
+        write_json_atomically(results_path, results)
+        args.candidates = [*args.candidates, name]
+        args.report_only = True
     if args.report_only:
         report(json.loads(results_path.read_text()), args.candidates, args.plot)
         return
@@ -244,6 +259,16 @@ def main():
     report(results, args.candidates, args.plot)
 
 
+def full_run_row(name, minutes, folder):
+    """A results row of a whole run from its `keras-sgm evaluate` reports in `folder`."""
+    unconditional = json.loads((folder / "heun.json").read_text())
+    guided_at = {f"{float(path.stem.split('_', 1)[1]):g}": json.loads(path.read_text())
+                 for path in sorted(folder.glob("guided_*.json"))}
+    default = guided_at.pop(f"{DEFAULT_GUIDANCE:g}", None) or guided_at.pop(next(iter(guided_at)))
+    return {"candidate": name, "minutes": minutes, "num": unconditional["num"], "backend": "full run",
+            "steps": None, "unconditional": unconditional, "guided": default, "guided_at": guided_at}
+
+
 def report(results, candidates, plot_path=None):
     """Prints the table of `candidates`' rows, and plots them to `plot_path`."""
     chosen = [r for r in results.values() if r["candidate"] in candidates]
@@ -254,21 +279,21 @@ def report(results, candidates, plot_path=None):
 
 def print_table(results):
     print("| candidate | parameters | minutes | steps | samples | FID | KID | classifier score | class shares | "
-          f"guided FID ({DEFAULT_GUIDANCE:g}) | recognised | best guided FID (scale, recognised) | sampling img/s |")
+          "guided FID (scale) | recognised | best guided FID (scale, recognised) | sampling img/s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in sorted(results, key=lambda r: (r["candidate"], r["minutes"])):
         free, guided = row["unconditional"], row["guided"]
         shares = free["class_histogram"]
         parameters = f"{row['parameters'] / 1e6:.2f} M" if "parameters" in row else "-"
-        print(f"| {row['candidate']} | {parameters} | {row['minutes']:g} | {row['steps']} | "
+        print(f"| {row['candidate']} | {parameters} | {row['minutes']:g} | {row['steps'] or '-'} | "
               f"{row['num']} | {free['fid']:.2f} | {free['kid']:.4f} | {free['classifier_score']:.2f} | "
-              f"{100 * min(shares):.1f}-{100 * max(shares):.1f} % | {guided['fid']:.2f} | "
+              f"{100 * min(shares):.1f}-{100 * max(shares):.1f} % | {guided['fid']:.2f} ({guided['guidance']:g}) | "
               f"{100 * guided['label_accuracy']:.2f} % | {best_guided(row)} | {row['num'] / free['seconds']:.0f} |")
 
 
 def best_guided_report(row):
     """The scale (default or swept) of a row's lowest guided FID, and its report."""
-    scales = {f"{DEFAULT_GUIDANCE:g}": row["guided"], **row.get("guided_at", {})}
+    scales = {f"{row['guided']['guidance']:g}": row["guided"], **row.get("guided_at", {})}
     return min(scales.items(), key=lambda item: item[1]["fid"])
 
 
@@ -291,7 +316,7 @@ def plot(results, path):
             rows = sorted((r for r in results if r["candidate"] == name), key=lambda r: r["minutes"])
             axis.plot([r["minutes"] for r in rows], [fid(r) for r in rows], "-o", label=name)
         axis.set_title(f"{title} samples")
-        axis.set_xlabel(f"training minutes ({results[0]['backend']}, 2-core CPU)")
+        axis.set_xlabel("training minutes (2-core CPU)")
         axis.set_yscale("log")
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("FID (classifier features, 35 NFE)")
