@@ -1,10 +1,12 @@
 """Score-based generative modelling of MNIST digits, on any Keras backend.
 
-    KERAS_BACKEND=jax python examples/mnist.py [--epochs 16] [--output-dir runs/mnist]
+    KERAS_BACKEND=jax python examples/mnist.py [--epochs 12] [--output-dir runs/mnist]
 
-A U-Net learns the score of noisy digits, `grad log p(x_t)`, by denoising
-score matching; a sampler then turns pure noise into digits by following it.
-The options are those of `keras-sgm train` (`--help` lists them), which runs
+Latent diffusion ("Stable Diffusion" for MNIST): an autoencoder compresses
+each digit to a 7x7x4 latent grid; a residual U-Net learns the score of noisy
+latents, `grad log p(z_t | digit)`, by denoising score matching; a sampler
+turns pure noise into a latent by following it, and the decoder turns that
+into a digit. `--pixel` learns on the pixels instead. The options are those of `keras-sgm train` (`--help` lists them), which runs
 this same recipe. Offline, point TensorFlow Datasets at a prepared copy of
 MNIST first: `export TFDS_DATA_DIR=../shared/tfds`. Interrupt the run at any
 time and start the same command again: it resumes after the last finished
