@@ -71,15 +71,17 @@ def inference_copy(model):
     checkpoint's size.
 
     Args:
-        model: A trained `ScoreModel`.
+        model: A trained `ScoreModel` (or `LatentScoreModel`, whose
+            autoencoder is copied along).
 
     Returns:
-        A `ScoreModel` with `ema_decay=0` and the same scores as `model`.
+        A model of the same class with `ema_decay=0` and the same scores
+        (and decoded images) as `model`.
     """
-    from keras_sgm.model import ScoreModel
-
     config = model.get_config()
     config["ema_decay"] = 0.0
-    copy = ScoreModel.from_config(config)
+    copy = type(model).from_config(config)
     copy.network.set_weights(model.inference_network.get_weights())
+    if hasattr(model, "autoencoder"):
+        copy.autoencoder.set_weights(model.autoencoder.get_weights())
     return copy

@@ -153,6 +153,18 @@ def test_bad_latent_inputs_get_clear_errors(tmp_path):
     assert result.exit_code == 2 and "must divide" in result.output, result.output
 
 
+def test_the_exported_copy_of_a_latent_model_samples_the_same_digits(trained, tmp_path):
+    from keras_sgm.pretrained import inference_copy
+
+    model = trained[1]
+    inference_copy(model).save(tmp_path / "exported.keras")
+    exported = keras.saving.load_model(tmp_path / "exported.keras")
+    assert isinstance(exported, LatentScoreModel) and exported.ema_network is None
+    ours, _ = edm_heun(model, 4, steps=3, seed=0)
+    theirs, _ = edm_heun(exported, 4, steps=3, seed=0)
+    np.testing.assert_allclose(to_numpy(theirs), to_numpy(ours), atol=1e-5)
+
+
 def test_fine_tuning_a_latent_model_keeps_its_autoencoder_and_network(trained, tmp_path):
     from keras_sgm.checkpoints import load_model
     from keras_sgm.unet import unet_arguments
