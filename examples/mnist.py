@@ -1,6 +1,6 @@
 """Score-based generative modelling of MNIST digits, on any Keras backend.
 
-    KERAS_BACKEND=jax python examples/mnist.py [--epochs 12] [--output-dir runs/mnist]
+    KERAS_BACKEND=jax python examples/mnist.py [--epochs 10] [--output-dir runs/mnist]
 
 Latent diffusion ("Stable Diffusion" for MNIST): an autoencoder compresses
 each digit to a 7x7x4 latent grid; a residual U-Net learns the score of noisy

@@ -97,7 +97,7 @@ data_options = _stack(
 )
 
 train_options = _stack(
-    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=12, show_default=True,
+    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=10, show_default=True,
                  help="Epochs in the whole run."),
     click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True),
     click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,

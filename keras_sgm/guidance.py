@@ -21,7 +21,7 @@ class GuidedScore:
 
     Example:
 
-    >>> images, nfe = edm_heun(GuidedScore(model, labels=[3, 7], guidance=4.0), 2)
+    >>> images, nfe = edm_heun(GuidedScore(model, labels=[3, 7], guidance=2.0), 2)
     """
 
     def __init__(self, model, labels=None, guidance=1.0):

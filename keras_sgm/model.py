@@ -228,7 +228,7 @@ class ScoreModel(ImageFitting, keras.Model):
 
         Example:
 
-        >>> images, nfe = edm_heun(model.guided(labels=7, guidance=4.0), 16)
+        >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
         """
         return GuidedScore(self, labels, guidance)
 

@@ -9,29 +9,29 @@ import pathlib
 PRETRAINED = pathlib.Path(__file__).parent / "weights" / "mnist_score_model.keras"
 
 REPRODUCE = (
-    "mkdir -p runs && git show 0bb2451:keras_sgm/weights/mnist_score_model.keras > runs/mnist_v5.keras && "
-    "KERAS_BACKEND=tensorflow python examples/mnist.py --epochs 12 --learning-rate 3e-4 --label-dropout 0.5 "
-    "--seed 4 --init-weights runs/mnist_v5.keras --output-dir runs/mnist-tf-ft6 && "
-    "python scripts/export_pretrained.py runs/mnist-tf-ft6/model.keras"
+    "KERAS_BACKEND=tensorflow python examples/mnist.py --epochs 48 --output-dir runs/mnist-v7 && "
+    "python scripts/export_pretrained.py runs/mnist-v7/model.keras"
 )
 """The commands that produced the shipped weights (offline, add TFDS_DATA_DIR).
 
-The shipped version 6 fine-tunes version 5 for 12 epochs with TensorFlow (the
-fastest backend on a CPU) and half of the images unlabelled, which trains the
-unconditional path that guidance also uses. Versions 5 (commit 0bb2451, whose
-`REPRODUCE` gives its commands), 4 (commit b63c9f2) and 3 (commit 141f016)
-did the same from versions 4, 3 and 2 with seeds 3, 2 and 1.
-Version 2 (commit 5ba1c4f) fine-tuned version 1 for 25 epochs with
-`ln sigma ~ N(-0.6, 1.6^2)`; version 1 (commit a1eaeca) is 16 epochs of the
-main job with JAX and `N(-1.2, 1.2^2)`.
+The shipped version 7 is the main job's recipe (latent diffusion: the
+autoencoder's 4 epochs, then the residual latent U-Net, Adam 2e-3 with
+warm-up and cosine decay, EMA 0.9995, label dropout 0.1) run for 48 epochs
+instead of 10, with TensorFlow (the fastest backend on a CPU): 61 minutes on
+a 2-core CPU, with tests sharing it for a third of the run. Versions 1 to 6
+were the tutorial's pixel-space network: version 6 (commit 1e06e6f, whose
+`REPRODUCE` gives its commands) fine-tuned 5, 4, 3 and 2 in turn, and
+version 2 fine-tuned version 1, 16 epochs of the main job with JAX, for
+about five CPU-hours in all.
 """
 
 
-DEFAULT_GUIDANCE = 4.0
-"""Guidance scale used when a digit is asked for: `s(x) + 4 (s(x | y) - s(x))`, the
-smallest of 1, 2, 4, 6 and 8 at which version 2 of the shipped model drew 300 guided
-samples all recognised as the requested digit (smaller scales keep more variety); the
-shipped version 6 draws 99.92 % of 10,000 so."""
+DEFAULT_GUIDANCE = 2.0
+"""Guidance scale used when a digit is asked for: `s(x) + 2 (s(x | y) - s(x))`. Of 1, 1.5,
+2, 3 and 4, it gives the shipped version 7 its lowest guided FID with at least 99.5 % of
+the samples recognised as the requested digit (2,000 samples each: FID 16.3, 4.9, 5.8,
+11.6 and 16.4; recognised 91.9, 99.15, 99.85, 100 and 100 %). Larger scales draw every
+digit alike; smaller ones let some drift to another class. Up to version 6 it was 4."""
 
 DEFAULT_RECONSTRUCTION_GUIDANCE = 25.0
 """Reconstruction guidance weight of `inpaint`. With version 2 of the shipped

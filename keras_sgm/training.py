@@ -406,7 +406,7 @@ def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True
 
 def train_mnist(
     output_dir="runs/mnist",
-    epochs=12,
+    epochs=10,
     batch_size=128,
     learning_rate=2e-3,
     ema_decay=0.9995,
