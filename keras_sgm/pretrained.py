@@ -39,7 +39,9 @@ model and 100 steps, completions of test digits from their top half kept the
 true label 64 % of the time with replacement alone, 74 % at 1, 82 % at 4, 88 %
 at 10, 92 % at 25 and 92 % at 60 (200 digits); at 60 grey blotches appear in
 the background, so 25 is the default. The shipped version 6: 63 % alone, 92 %
-at 25 (1,000 digits)."""
+at 25 (1,000 digits). Version 7, a latent model, inpaints through the guidance
+alone and keeps fewer (64 test digits, 40 steps): 55 % at 1, 73 % at 25, 69 %
+at 100, 72 % at 400."""
 
 
 def load_pretrained():

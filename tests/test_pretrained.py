@@ -68,15 +68,16 @@ def test_every_requested_digit_is_drawn(pretrained):
 
 
 def test_reconstruction_guidance_completes_digits_that_keep_their_label(pretrained, test_digits):
-    # Replacement alone lets the generated half ignore the known one until the
-    # noise is low; the guidance must bring the true digit back far more often.
+    # The shipped latent model inpaints through the guidance alone (it has no pixels to
+    # replace): the default weight must bring the true digit back far more often than a
+    # weak one. (Version 6, in pixel space, kept 92 % of 1,000; version 7 keeps about 73 %.)
     images, labels = test_digits[0][:64], test_digits[1][:64]
-    guided, replaced = (
+    guided, weak = (
         inpainting_accuracy(pretrained, images, labels, keep="top", steps=40, reconstruction_guidance=weight)
-        for weight in (DEFAULT_RECONSTRUCTION_GUIDANCE, 0.0)
+        for weight in (DEFAULT_RECONSTRUCTION_GUIDANCE, 1.0)
     )
-    assert guided["accuracy"] >= 0.8
-    assert guided["accuracy"] >= replaced["accuracy"] + 0.1
+    assert guided["accuracy"] >= 0.65
+    assert guided["accuracy"] >= weak["accuracy"] + 0.1
 
 
 def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
