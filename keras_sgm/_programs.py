@@ -102,8 +102,17 @@ class SamplingRun:
             self._bar.update(self._done)
 
     def images(self, x):
-        """The samples decoded to images, as a NumPy array clipped to [0, 1]."""
-        return np.clip(ops.convert_to_numpy(self.score_function.decode(x)), 0.0, 1.0)
+        """The samples decoded to images, as a NumPy array clipped to [0, 1].
+
+        The decoding is a cached program too: run op by op, a latent model's
+        decoder cost JAX a compilation per operation, 0.7 to 1.9 s for 64
+        digits on a 2-core CPU against 0.1 to 0.3 s as one program.
+        """
+        key = ("decode", tuple(ops.shape(x)))
+        if key not in self.cache.programs:
+            self.cache.programs[key] = compile_stateful(self.score_function.decode,
+                                                        self.score_function.state_variables)
+        return np.clip(ops.convert_to_numpy(self.cache.programs[key](x)), 0.0, 1.0)
 
     def loop(self, step, x, grid, constants=None, progress_updates=20, **settings):
         """Applies `x, out = step(model, normal, x, grid[i], grid[i + 1], ...)` along `grid`.

@@ -39,6 +39,7 @@ def load_model(path=None, compile=False, kind=None):
     import keras
 
     import keras_sgm
+    from keras_sgm.backend import initializers_skipped
     from keras_sgm.score_function import ScoreFunction
 
     keras_sgm.import_backend()  # registers the classes a file may hold
@@ -59,7 +60,8 @@ def load_model(path=None, compile=False, kind=None):
             f"or of another format. Use an earlier checkpoint or save the model again."
         )
     try:
-        model = keras.saving.load_model(path, compile=compile)
+        with initializers_skipped():
+            model = keras.saving.load_model(path, compile=compile)
     except Exception as error:  # noqa: BLE001 - every failure is the same to the user
         detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
         raise CheckpointError(

@@ -1,7 +1,9 @@
 """The `keras-sgm` command line.
 
 It imports a backend only when a command runs (`BackendCommand`), so that
-`keras-sgm --help` and `keras-sgm COMMAND --help` answer at once.
+`keras-sgm --help` and `keras-sgm COMMAND --help` answer at once. `main` is
+the click group (for `click.testing` and Python callers); `run` is the
+installed program.
 """
 
 import os
@@ -96,6 +98,32 @@ def main():
 
 
 main.command_class = BackendCommand
+
+
+def run():
+    """The installed `keras-sgm` program: `main`, then an exit that skips the interpreter's teardown.
+
+    Tearing TensorFlow, JAX or PyTorch down object by object took 0.7 to
+    1.4 s after every command on a 2-core CPU, a sixth of
+    `keras-sgm sample --num 64`. Once a command has returned, its files are
+    closed and nothing is left to clean up, so the process flushes its
+    streams and logs and leaves at once with the command's exit code. An
+    uncaught exception still ends the usual way, with its traceback.
+    """
+    import logging
+
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_request:
+        code = exit_request.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
 
 
 @main.command()

@@ -62,7 +62,10 @@ def load_pretrained():
         )
     import keras
 
-    return keras.saving.load_model(PRETRAINED, compile=False)
+    from keras_sgm.backend import initializers_skipped
+
+    with initializers_skipped():
+        return keras.saving.load_model(PRETRAINED, compile=False)
 
 
 def inference_copy(model):

@@ -392,3 +392,15 @@ def test_the_installed_command_samples_quietly(checkpoint, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "grid.png").exists() and "2 unconditional digits with heun" in result.stdout
     assert "cuInit" not in result.stderr and "oneDNN" not in result.stderr, result.stderr[-2000:]
+
+
+def test_the_installed_command_keeps_exit_codes_and_messages(tmp_path):
+    """`keras-sgm` leaves without the interpreter's teardown; its codes and output must survive."""
+    command = str(pathlib.Path(sys.executable).with_name("keras-sgm"))
+    result = subprocess.run([command, "sample", "--nmu", "2"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "No such option '--nmu'" in result.stderr, result.stderr
+    missing = tmp_path / "missing.keras"
+    result = subprocess.run([command, "sample", "--checkpoint", str(missing), "--out", str(tmp_path / "grid.png")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and str(missing) in result.stderr, result.stderr[-2000:]
+    assert not (tmp_path / "grid.png").exists()

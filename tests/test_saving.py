@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_sgm import ScoreModel, VESchedule
+from keras_sgm.checkpoints import CheckpointError, load_model
 from tests.conftest import small_model, to_numpy
 from tests.save_on_backend import fixed_inputs
 
@@ -48,3 +49,21 @@ def test_a_file_saved_on_another_backend_gives_the_same_scores(source, tmp_path)
     expected = np.load(tmp_path / "scores.npy")
     actual = to_numpy(loaded.score(*fixed_inputs()))
     assert np.max(np.abs(actual - expected)) <= 1e-4
+
+
+def test_the_package_loader_restores_every_weight_and_leaves_initializers_alone(tmp_path):
+    """`load_model` builds the variables as zeros (JAX compiles every initializer draw), then
+    loads them; the swap must end with the load, even a failed one."""
+    model = small_model(seed=3, num_classes=10)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = load_model(path, compile=True)
+    for saved, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(to_numpy(saved), to_numpy(restored), err_msg=saved.path)
+    np.testing.assert_array_equal(to_numpy(loaded.seed_generator.state), to_numpy(model.seed_generator.state))
+    (tmp_path / "broken.keras").write_bytes(path.read_bytes()[:-1000])
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / "broken.keras")
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    assert np.abs(to_numpy(layer.kernel)).min() > 0.0
