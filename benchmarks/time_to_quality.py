@@ -39,6 +39,7 @@ from keras_sgm.evaluation import evaluate_model, load_reference_digits
 from keras_sgm.pretrained import DEFAULT_GUIDANCE
 from keras_sgm.training import (
     architecture,
+    continued_run,
     mnist_training_data,
     prepare_autoencoder,
     resume_from,
@@ -161,7 +162,7 @@ def train_candidate(name, output, data, budgets, seed):
             state["seconds"] += seconds
     fit_data, steps = mnist_training_data(recipe["batch_size"], data, seed=seed)
     keras.utils.set_random_seed(seed)
-    network = architecture(folder / "model.keras", None, autoencoder, **candidate["network"])
+    network = architecture(continued_run(folder / "model.keras"), autoencoder, **candidate["network"])
     model = score_model(network, autoencoder, seed=seed, label_dropout=recipe["label_dropout"],
                         ema_decay=recipe["ema_decay"], log_sigma_mean=recipe["log_sigma_mean"],
                         log_sigma_std=recipe["log_sigma_std"])

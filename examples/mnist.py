@@ -1,6 +1,6 @@
 """Score-based generative modelling of MNIST digits, on any Keras backend.
 
-    KERAS_BACKEND=jax python examples/mnist.py [--epochs 10] [--output-dir runs/mnist]
+    KERAS_BACKEND=jax python examples/mnist.py [--epochs 14] [--output-dir runs/mnist]
 
 Latent diffusion ("Stable Diffusion" for MNIST): an autoencoder compresses
 each digit to a 7x7x4 latent grid; a residual U-Net learns the score of noisy
@@ -40,18 +40,20 @@ def main(epochs, batch_size, output_dir, learning_rate, ema_decay, data, data_di
 
     # Latent diffusion ("Stable Diffusion" for MNIST): an autoencoder, trained first,
     # compresses the digits to a 7x7x4 grid, where the score model then learns.
-    if training.is_latent_run(checkpoint, init_weights, latent) or autoencoder:
+    # A resumed run, or one started from saved weights, keeps that model's space and network.
+    continued = training.continued_run(checkpoint, init_weights)
+    if training.is_latent_run(continued, latent) or autoencoder:
         autoencoder = training.prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs,
                                                    autoencoder=autoencoder, seed=seed, verbose=verbose,
-                                                   init_weights=init_weights)
+                                                   continued=continued)
 
     # The model: a class-conditional U-Net inside a ScoreModel (a LatentScoreModel with an
     # autoencoder), which owns the sigma(t)-weighted score-matching loss, the train step
     # and an EMA of the weights.
     keras.utils.set_random_seed(seed)
-    network_options = training.architecture(checkpoint, init_weights, autoencoder, patch_size=patch_size,
-                                            channels=channels, blocks_per_level=blocks_per_level,
-                                            attention=attention, dropout=dropout)
+    network_options = training.architecture(continued, autoencoder, patch_size=patch_size, channels=channels,
+                                            blocks_per_level=blocks_per_level, attention=attention,
+                                            dropout=dropout)
     network = keras_sgm.build_unet(num_classes=10, dtype="mixed_bfloat16" if mixed_precision else None,
                                    **network_options)
     if autoencoder is None:

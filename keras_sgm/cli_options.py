@@ -97,7 +97,7 @@ data_options = _stack(
 )
 
 train_options = _stack(
-    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=10, show_default=True,
+    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=14, show_default=True,
                  help="Epochs in the whole run."),
     click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True),
     click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
@@ -137,7 +137,7 @@ train_options = _stack(
                       "pixels (default: as the resumed run or --init-weights, else latent)."),
     click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
                  help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
-    click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=4,
+    click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=2,
                  show_default=True, help="Epochs of the autoencoder's training (--latent)."),
     click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
                  help="2: one line per epoch."),

@@ -81,18 +81,25 @@ def resume_from(model, checkpoint, steps_per_epoch):
     return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
 
 
-def saved_architecture(path):
-    """The `build_unet` arguments of the network saved at `path` (`"pretrained"` too).
+def continued_run(checkpoint, init_weights=None):
+    """The saved model a run continues, loaded once: its own checkpoint when that exists, else
+    `init_weights` (a `.keras` file or `"pretrained"`).
+
+    The run takes its space (`is_latent_run`), its network (`architecture`)
+    and its autoencoder (`prepare_autoencoder`) from it.
 
     Returns:
-        A dict of `build_unet` arguments, empty when `path` holds no readable
-        model; `resume_from` and `start_from` then say what is wrong with it.
+        The loaded model, or None for a new run or an unreadable file (which
+        `resume_from` and `start_from` then report, as they load it to train).
     """
+    checkpoint = pathlib.Path(checkpoint)
+    source = checkpoint if checkpoint.exists() else init_weights
+    if source is None:
+        return None
     try:
-        network = load_model(path).network
+        return load_model(source)
     except Exception:  # noqa: BLE001 - the loaders that follow report it
-        return {}
-    return unet_arguments(network)
+        return None
 
 
 def start_from(model, weights):
@@ -233,16 +240,15 @@ PIXEL_UNET = {"patch_size": 1, "channels": DEFAULT_CHANNELS, "blocks_per_level":
 """`build_unet` arguments of a new pixel-space run: the tutorial's one convolution per level."""
 
 
-def architecture(checkpoint, init_weights=None, autoencoder=None, **given):
+def architecture(continued=None, autoencoder=None, **given):
     """The `build_unet` arguments of a run.
 
     Each of `patch_size`, `channels`, `blocks_per_level`, `attention` and
-    `dropout` is as given when not None, else that of the run being resumed
-    or of `init_weights`, else the default: `PIXEL_UNET`, or
+    `dropout` is as given when not None, else that of the `continued` model
+    (see `continued_run`), else the default: `PIXEL_UNET`, or
     `keras_sgm.latent.LATENT_UNET` with an `autoencoder`.
     """
-    continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
-    saved = saved_architecture(continued) if continued is not None else {}
+    saved = unet_arguments(continued.network) if continued is not None else {}
     defaults = PIXEL_UNET if autoencoder is None else {**PIXEL_UNET, **LATENT_UNET}
     unknown = set(given) - set(defaults)
     if unknown:
@@ -269,24 +275,18 @@ def score_model(network_options, autoencoder=None, mixed_precision=False, **opti
     return LatentScoreModel(autoencoder, network, **options)
 
 
-def is_latent_run(checkpoint, init_weights=None, latent=None):
+def is_latent_run(continued=None, latent=None):
     """Whether a run trains a `LatentScoreModel`: `latent` when not None, else
-    whether the run being resumed (or `init_weights`) is one, else True."""
+    whether the `continued` model (see `continued_run`) is one, else True."""
     if latent is not None:
         return latent
-    continued = checkpoint if pathlib.Path(checkpoint).exists() else init_weights
-    if continued is None:
-        return True
-    try:
-        return isinstance(load_model(continued), LatentScoreModel)
-    except Exception:  # noqa: BLE001 - the loaders that follow report it
-        return True
+    return continued is None or isinstance(continued, LatentScoreModel)
 
 
 def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3, autoencoder=None,
-                        latent_channels=4, seed=0, verbose=1, init_weights=None):
+                        latent_channels=4, seed=0, verbose=1, continued=None):
     """The autoencoder of a latent run: loaded from `autoencoder`, else that of
-    `init_weights`, else trained in `output_dir`.
+    the `continued` model, else trained in `output_dir`.
 
     Training saves `output_dir/autoencoder.keras` atomically after every epoch
     and resumes from it, as the score model's stage does; the finished
@@ -303,9 +303,9 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
         latent_channels: Channels of the latent grid of a new autoencoder.
         seed: Seed of the weights and of the latent draws.
         verbose: 0 silent, 1 progress bars, 2 one line per epoch.
-        init_weights: The `LatentScoreModel` (a `.keras` file or
-            `"pretrained"`) a fine-tuning run starts from: its score network
-            only knows its own autoencoder's latents, so that one is kept.
+        continued: The model the run continues (see `continued_run`): a
+            `LatentScoreModel`'s score network only knows its own
+            autoencoder's latents, so that one is kept.
 
     Returns:
         A calibrated `Autoencoder`.
@@ -316,10 +316,8 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
             raise ValueError(f"the autoencoder {autoencoder} encodes {model.image_shape} images; "
                              f"MNIST digits are {MNIST_SHAPE}.")
         return model
-    if init_weights is not None:
-        source = load_model(init_weights)
-        if isinstance(source, LatentScoreModel):
-            return source.autoencoder
+    if isinstance(continued, LatentScoreModel):
+        return continued.autoencoder
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "autoencoder.keras"
     keras.utils.set_random_seed(seed)
@@ -406,7 +404,7 @@ def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True
 
 def train_mnist(
     output_dir="runs/mnist",
-    epochs=10,
+    epochs=14,
     batch_size=128,
     learning_rate=2e-3,
     ema_decay=0.9995,
@@ -425,7 +423,7 @@ def train_mnist(
     dropout=None,
     latent=None,
     autoencoder=None,
-    autoencoder_epochs=4,
+    autoencoder_epochs=2,
     jit_compile="auto",
     verbose=1,
 ):
@@ -500,14 +498,15 @@ def train_mnist(
 
     network_given = dict(patch_size=patch_size, channels=channels, blocks_per_level=blocks_per_level,
                          attention=attention, dropout=dropout)
-    if is_latent_run(checkpoint, init_weights, latent) or autoencoder is not None:
+    continued = continued_run(checkpoint, init_weights)
+    if is_latent_run(continued, latent) or autoencoder is not None:
         # Bad network options fail now, not after minutes of autoencoder training.
-        build_unet(**architecture(checkpoint, init_weights, Autoencoder(MNIST_SHAPE), **network_given))
+        build_unet(**architecture(continued, Autoencoder(MNIST_SHAPE), **network_given))
         autoencoder = prepare_autoencoder(output_dir, fit_data, steps, autoencoder_epochs, autoencoder=autoencoder,
-                                          seed=seed, verbose=verbose, init_weights=init_weights)
+                                          seed=seed, verbose=verbose, continued=continued)
 
     keras.utils.set_random_seed(seed)
-    network_options = architecture(checkpoint, init_weights, autoencoder, **network_given)
+    network_options = architecture(continued, autoencoder, **network_given)
     model = score_model(network_options, autoencoder, mixed_precision, label_dropout=label_dropout,
                         ema_decay=ema_decay, seed=seed)
     if jit_compile == "auto":
