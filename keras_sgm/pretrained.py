@@ -18,8 +18,9 @@ REPRODUCE = (
 The shipped version 7 is the main job's recipe (latent diffusion: an
 autoencoder, here trained for 4 epochs where the main job now trains 2, then
 the residual latent U-Net, Adam 2e-3 with warm-up and cosine decay, EMA
-0.9995, label dropout 0.1) run for 48 epochs instead of 14, with TensorFlow (the fastest backend on a CPU): 61 minutes on
-a 2-core CPU, with tests sharing it for a third of the run. Versions 1 to 6
+0.9995, label dropout 0.1) run for 48 epochs instead of 14, with TensorFlow
+(the fastest backend on a CPU): 61 minutes on a 2-core CPU, with tests
+sharing it for a third of the run. Versions 1 to 6
 were the tutorial's pixel-space network: version 6 (commit 1e06e6f, whose
 `REPRODUCE` gives its commands) fine-tuned 5, 4, 3 and 2 in turn, and
 version 2 fine-tuned version 1, 16 epochs of the main job with JAX, for
