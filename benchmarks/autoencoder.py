@@ -20,11 +20,12 @@ import time
 
 import numpy as np
 
-from keras_sgm.checkpoints import load_model
-from keras_sgm.data import load_npz_images, mnist_builder
-from keras_sgm.evaluation import reconstruction_report
-from keras_sgm.images import save_grid
-from keras_sgm.training import mnist_training_data, prepare_autoencoder
+from keras_sgm.data.datasets import load_npz_images, mnist_builder
+from keras_sgm.data.images import save_grid
+from keras_sgm.evaluation.evaluate import reconstruction_report
+from keras_sgm.models.saving import load_model
+from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
+from keras_sgm.recipes.data import mnist_training_data
 
 
 def main():

@@ -12,10 +12,10 @@ import argparse
 import itertools
 import time
 
-from keras_sgm.checkpoints import load_model
-from keras_sgm.data import load_mnist, load_npz_images
-from keras_sgm.evaluation import inpainting_accuracy
-from keras_sgm.pretrained import DEFAULT_RECONSTRUCTION_GUIDANCE
+from keras_sgm.data.datasets import load_mnist, load_npz_images
+from keras_sgm.evaluation.evaluate import inpainting_accuracy
+from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
+from keras_sgm.models.saving import load_model
 
 
 def main():

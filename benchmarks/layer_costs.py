@@ -17,7 +17,6 @@ import collections
 
 import keras
 import numpy as np
-
 from speed import benchmark_model, median_seconds, training_step_seconds
 from time_to_quality import CANDIDATES
 

@@ -10,9 +10,13 @@ ceiling for scale. Pass --json to keep the figures.
 import argparse
 import json
 
-from keras_sgm import metrics
-from keras_sgm.checkpoints import load_model
-from keras_sgm.evaluation import calibration, evaluate_model, load_reference_digits
+from keras_sgm.evaluation import metrics
+from keras_sgm.evaluation.evaluate import (
+    calibration,
+    evaluate_model,
+    load_reference_digits,
+)
+from keras_sgm.models.saving import load_model
 
 BUDGETS = [("heun", 5), ("heun", 10), ("heun", 18), ("heun", 35), ("ode", None),
            ("euler", 100), ("euler", 500), ("pc", 250), ("pc", 500)]

@@ -20,13 +20,13 @@ import time
 
 import keras
 import numpy as np
+from time_to_quality import CANDIDATES
 
 import keras_sgm
-from keras_sgm.backend import TORCH_COMPILE_MIN_STEPS, training_jit_compile
-from keras_sgm.latent import LATENT_UNET
-from keras_sgm.samplers import edm_heun
-from keras_sgm.unet import DEFAULT_CHANNELS
-from time_to_quality import CANDIDATES
+from keras_sgm.backend.compile import TORCH_COMPILE_MIN_STEPS, training_jit_compile
+from keras_sgm.models.latent import LATENT_UNET
+from keras_sgm.models.unet import DEFAULT_CHANNELS
+from keras_sgm.sampling.samplers import edm_heun
 
 
 def median_seconds(fn, repeats):

@@ -33,19 +33,14 @@ import time
 import keras
 import numpy as np
 
-from keras_sgm import metrics
-from keras_sgm.checkpoints import load_model
-from keras_sgm.evaluation import evaluate_model, load_reference_digits
-from keras_sgm.pretrained import DEFAULT_GUIDANCE
-from keras_sgm.training import (
-    architecture,
-    continued_run,
-    mnist_training_data,
-    prepare_autoencoder,
-    resume_from,
-    save_atomically,
-    score_model,
-)
+from keras_sgm.evaluation import metrics
+from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_digits
+from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE
+from keras_sgm.models.saving import load_model
+from keras_sgm.recipes.architecture import architecture, score_model
+from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
+from keras_sgm.recipes.checkpoints import continued_run, resume_from, save_atomically
+from keras_sgm.recipes.data import mnist_training_data
 
 RECIPE = {
     "batch_size": 128,

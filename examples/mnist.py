@@ -20,11 +20,11 @@ import keras
 import numpy as np
 
 import keras_sgm
-from keras_sgm import training
-from keras_sgm.backend import training_jit_compile
-from keras_sgm.cli_options import train_options
-from keras_sgm.images import save_grid
-from keras_sgm.sampling import sample
+from keras_sgm.backend.compile import training_jit_compile
+from keras_sgm.cli.options import train_options
+from keras_sgm.data.images import save_grid
+from keras_sgm.recipes import training
+from keras_sgm.sampling.sample import sample
 
 
 @click.command(help=__doc__)

@@ -1,8 +1,10 @@
 """keras-sgm: score-based generative models for Keras 3 (TensorFlow, JAX, PyTorch)."""
 
-import importlib
 import os
 import sys
+
+from keras_sgm import _compat
+from keras_sgm._lazy import lazy_exports
 
 # TensorFlow (used for tf.data on every backend) logs C++ start-up chatter
 # to stderr on import; keep it quiet unless the user asked for it.
@@ -11,25 +13,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Autoencoder": "keras_sgm.autoencoder",
-    "GaussianFourierFeatures": "keras_sgm.layers",
-    "LatentScoreModel": "keras_sgm.latent",
-    "NoiseSchedule": "keras_sgm.schedules",
-    "ScoreModel": "keras_sgm.model",
-    "VESchedule": "keras_sgm.schedules",
-    "build_unet": "keras_sgm.unet",
-    "load_pretrained": "keras_sgm.pretrained",
+    "Autoencoder": "keras_sgm.models.autoencoder",
+    "GaussianFourierFeatures": "keras_sgm.models.layers",
+    "LatentScoreModel": "keras_sgm.models.latent",
+    "NoiseSchedule": "keras_sgm.diffusion.schedules",
+    "ScoreModel": "keras_sgm.models.score_model",
+    "VESchedule": "keras_sgm.diffusion.schedules",
+    "build_unet": "keras_sgm.models.unet",
+    "load_pretrained": "keras_sgm.models.presets",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
 
 
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _EXPORTS)
+_compat.install()
 
 
 def import_backend(quiet_tensorflow=False):
@@ -40,9 +38,9 @@ def import_backend(quiet_tensorflow=False):
 
     Args:
         quiet_tensorflow: Import TensorFlow first, without its start-up
-            messages, whatever the backend (see `keras_sgm._tensorflow`).
+            messages, whatever the backend (see `keras_sgm.backend.tensorflow`).
     """
-    from keras_sgm._tensorflow import prepare_keras_import
+    from keras_sgm.backend.tensorflow import prepare_keras_import
 
     prepare_keras_import(every_backend=quiet_tensorflow)
     for name in _EXPORTS:

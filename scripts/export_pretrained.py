@@ -8,8 +8,8 @@ writes `keras_sgm/weights/mnist_score_model.keras`, or `--out`.
 
 import argparse
 
-from keras_sgm.checkpoints import load_model
-from keras_sgm.pretrained import PRETRAINED, inference_copy
+from keras_sgm.models.presets import PRETRAINED, inference_copy
+from keras_sgm.models.saving import load_model
 
 
 def main():

@@ -12,11 +12,10 @@ import argparse
 import numpy as np
 
 from keras_sgm import load_pretrained
-from keras_sgm.data import load_npz_images
-from keras_sgm.images import grey_unknown, save_grid
-from keras_sgm.images import unit_floats
-from keras_sgm.inpainting import inpaint
-from keras_sgm.masks import half_mask
+from keras_sgm.data.datasets import load_npz_images
+from keras_sgm.data.images import grey_unknown, save_grid, unit_floats
+from keras_sgm.sampling.inpainting import inpaint
+from keras_sgm.sampling.masks import half_mask
 
 
 def main():

@@ -10,7 +10,7 @@ import argparse
 import keras
 import numpy as np
 
-from keras_sgm.classifier import WEIGHTS, build_classifier
+from keras_sgm.evaluation.classifier import WEIGHTS, build_classifier
 
 
 def main():

@@ -3,15 +3,15 @@
 from keras import ops
 
 from keras_sgm import VESchedule
-from keras_sgm.score_function import ProgramCache
+from keras_sgm.diffusion.protocol import ProgramCache
 
 
 class GaussianDataScore:
     """Data `N(mean, std^2)` per pixel (std = 0: a single point), noised by `schedule`.
 
-    At time `t` the data is `N(mean, std^2 + sigma(t)^2)`, whose score is
-    `-(x - mean) / (std^2 + sigma(t)^2)`. It is a `ScoreFunction`, without
-    variables or conditioning.
+    At noise level `sigma` the data is `N(mean, std^2 + sigma^2)`, whose score is
+    `-(x - mean) / (std^2 + sigma^2)`; its denoiser is `x + sigma^2` times that.
+    It is a `ScoreFunction`, without variables or conditioning.
     """
 
     state_variables = ()
@@ -25,11 +25,12 @@ class GaussianDataScore:
     def conditioning(self, batch_size):
         return {}
 
-    def score(self, x, times):
-        sigma = ops.reshape(self.schedule.marginal_std(times), (-1, 1, 1, 1))
+    def denoise(self, x, sigma):
+        variance = ops.square(ops.reshape(sigma, (-1, 1, 1, 1)))
         # A tensor mean: torch cannot mix NumPy arrays with tensors that need a gradient.
         mean = ops.convert_to_tensor(self.mean, "float32")
-        return -(x - mean) / (self.std**2 + sigma**2)
+        # D = x + sigma^2 s, with the score s = -(x - mean) / (std^2 + sigma^2).
+        return x - variance * (x - mean) / (self.std**2 + variance)
 
     def decode(self, x):
         return x

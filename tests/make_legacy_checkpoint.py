@@ -38,9 +38,15 @@ SAMPLE_GUIDANCE = 3.0
 
 def sampler_outputs(model):
     """Short runs of every sampler, guided, unconditional and inpainting."""
-    # The 0.1.0 import paths, which keras_sgm.samplers keeps.
-    from keras_sgm.samplers import edm_heun, euler_maruyama, half_mask, inpaint, predictor_corrector
-    from keras_sgm.samplers import probability_flow_ode
+    # The 0.1.0 import paths, which keras_sgm._compat keeps.
+    from keras_sgm.samplers import (
+        edm_heun,
+        euler_maruyama,
+        half_mask,
+        inpaint,
+        predictor_corrector,
+        probability_flow_ode,
+    )
 
     guided = model.guided(SAMPLE_LABELS, SAMPLE_GUIDANCE)
     known = np.load(FIXTURE)["x_test"][:3, ..., None].astype("float32") / 255.0

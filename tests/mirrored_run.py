@@ -18,7 +18,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from keras_sgm.backend import ReplicaSeedGenerator  # noqa: E402
+from keras_sgm.backend.train_step import ReplicaSeedGenerator  # noqa: E402
 from tests.conftest import FIXTURE, small_model  # noqa: E402
 
 LEARNING_RATE = 0.05

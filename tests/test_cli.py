@@ -11,10 +11,10 @@ from PIL import Image
 
 import keras_sgm
 from keras_sgm.cli import main
-from keras_sgm.cli_options import SAMPLER_NAMES
-from keras_sgm.pretrained import DEFAULT_GUIDANCE
-from keras_sgm.sampling import SAMPLERS, sample
-from keras_sgm.unet import unet_arguments
+from keras_sgm.cli.options import SAMPLER_NAMES
+from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE
+from keras_sgm.models.unet import unet_arguments
+from keras_sgm.sampling.sample import SAMPLERS, sample
 from tests.conftest import FIXTURE, small_model
 
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from keras_sgm.cli import Digit, FiniteFloat, main
-from keras_sgm.cli_options import Channels
+from keras_sgm.cli import main
+from keras_sgm.cli.options import Channels, Digit, FiniteFloat
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}

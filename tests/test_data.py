@@ -3,7 +3,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from keras_sgm.data import DatasetUnavailableError, load_mnist, load_npz_images
+from keras_sgm.data.datasets import DatasetUnavailableError, load_mnist, load_npz_images
 from tests.conftest import FIXTURE
 
 SHARED_TFDS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "tfds"

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 
-
 def _run(script, tmp_path):
     out = tmp_path / "runs.npz"
     result = subprocess.run([sys.executable, str(pathlib.Path(__file__).parent / script), str(out)],

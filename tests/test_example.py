@@ -51,7 +51,7 @@ def test_example_trains_samples_and_resumes(tmp_path):
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     import keras
 
-    from keras_sgm.training import AtomicCheckpoint
+    from keras_sgm.recipes.callbacks import AtomicCheckpoint
     from tests.conftest import small_model
 
     model = small_model()

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 
 from keras_sgm import Autoencoder, LatentScoreModel, build_unet
 from keras_sgm.cli import main
-from keras_sgm.inpainting import inpaint
-from keras_sgm.likelihood import bits_per_dim
-from keras_sgm.masks import half_mask
-from keras_sgm.samplers import edm_heun
-from keras_sgm.sampling import SAMPLERS
+from keras_sgm.sampling.inpainting import inpaint
+from keras_sgm.sampling.likelihood import bits_per_dim
+from keras_sgm.sampling.masks import half_mask
+from keras_sgm.sampling.sample import SAMPLERS
+from keras_sgm.sampling.samplers import edm_heun
 from tests.conftest import FIXTURE, small_model, to_numpy
 
 TINY_AUTOENCODER = (8, 16, 16)
@@ -154,7 +154,7 @@ def test_bad_latent_inputs_get_clear_errors(tmp_path):
 
 
 def test_the_exported_copy_of_a_latent_model_samples_the_same_digits(trained, tmp_path):
-    from keras_sgm.pretrained import inference_copy
+    from keras_sgm.models.presets import inference_copy
 
     model = trained[1]
     inference_copy(model).save(tmp_path / "exported.keras")
@@ -166,8 +166,8 @@ def test_the_exported_copy_of_a_latent_model_samples_the_same_digits(trained, tm
 
 
 def test_fine_tuning_a_latent_model_keeps_its_autoencoder_and_network(trained, tmp_path):
-    from keras_sgm.checkpoints import load_model
-    from keras_sgm.unet import unet_arguments
+    from keras_sgm.models.saving import load_model
+    from keras_sgm.models.unet import unet_arguments
 
     autoencoder = trained[0]
     source = LatentScoreModel(autoencoder, build_unet(autoencoder.latent_shape, channels=TINY_LATENT_UNET,
@@ -189,7 +189,7 @@ def test_fine_tuning_a_latent_model_keeps_its_autoencoder_and_network(trained, t
 
 
 def test_the_reconstruction_report_measures_what_training_improves(trained, test_digits):
-    from keras_sgm.evaluation import reconstruction_report
+    from keras_sgm.evaluation.evaluate import reconstruction_report
 
     images, labels = test_digits[0][:200], test_digits[1][:200]
     after = reconstruction_report(trained[0], images, labels)
@@ -209,7 +209,7 @@ def _losses(path):
 
 
 def test_an_interrupted_latent_run_resumes_each_stage_and_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
-    from keras_sgm import training
+    from keras_sgm.recipes import training
 
     options = dict(data=str(FIXTURE), epochs=2, autoencoder_epochs=2, batch_size=16, steps_per_epoch=4,
                    channels=TINY_LATENT_UNET, latent=True, num_samples=4, verbose=0)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_sgm.likelihood import bits_per_dim
+from keras_sgm.sampling.likelihood import bits_per_dim
 from tests.analytic import GaussianDataScore
 from tests.conftest import small_model, to_numpy
 

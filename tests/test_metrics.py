@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from keras_sgm import metrics
-from keras_sgm.evaluation import inpainting_accuracy
+from keras_sgm.evaluation import metrics
+from keras_sgm.evaluation.evaluate import inpainting_accuracy
 from tests.analytic import GaussianDataScore
 
 

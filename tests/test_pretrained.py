@@ -12,13 +12,15 @@ from click.testing import CliRunner
 from PIL import Image
 
 import keras_sgm
-from keras_sgm import metrics
 from keras_sgm.cli import main
-from keras_sgm.pretrained import PRETRAINED
-from keras_sgm.evaluation import inpainting_accuracy
-from keras_sgm.pretrained import DEFAULT_GUIDANCE, DEFAULT_RECONSTRUCTION_GUIDANCE
-from keras_sgm.sampling import sample
-from keras_sgm.training import start_from
+from keras_sgm.evaluation import metrics
+from keras_sgm.evaluation.evaluate import inpainting_accuracy
+from keras_sgm.models.presets import (
+    DEFAULT_RECONSTRUCTION_GUIDANCE,
+    PRETRAINED,
+)
+from keras_sgm.recipes.checkpoints import start_from
+from keras_sgm.sampling.sample import sample
 from tests.conftest import small_model, to_numpy
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "pretrained_outputs.npz"
@@ -60,7 +62,7 @@ def test_every_requested_digit_is_drawn(pretrained):
     # sampler, default guidance. 20 of each here (the shipped model misses 0.08 %
     # of 10,000); `keras-sgm evaluate --conditional` measures it at full size.
     digits = np.repeat(np.arange(10), 20)
-    images, nfe, _ = sample(pretrained, len(digits), labels=digits, guidance=DEFAULT_GUIDANCE, seed=0)
+    images, nfe, _ = sample(pretrained, len(digits), labels=digits, seed=0)  # the model's default guidance
     predicted = metrics.classify(images)[1].argmax(axis=1)
     per_digit = [float(np.mean(predicted[digits == d] == d)) for d in range(10)]
     assert nfe <= 35

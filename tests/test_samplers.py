@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 
 from keras_sgm import VESchedule
-from keras_sgm.inpainting import inpaint
-from keras_sgm.samplers import edm_heun, euler_maruyama, predictor_corrector, probability_flow_ode
-from keras_sgm.sampling import SAMPLERS
+from keras_sgm.sampling.inpainting import inpaint
+from keras_sgm.sampling.sample import SAMPLERS
+from keras_sgm.sampling.samplers import (
+    edm_heun,
+    euler_maruyama,
+    predictor_corrector,
+    probability_flow_ode,
+)
 from tests.analytic import GaussianDataScore
 from tests.conftest import small_model, to_numpy
 

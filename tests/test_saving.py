@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_sgm import ScoreModel, VESchedule
-from keras_sgm.checkpoints import CheckpointError, load_model
+from keras_sgm.models.saving import CheckpointError, load_model
 from tests.conftest import small_model, to_numpy
 from tests.save_on_backend import fixed_inputs
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from keras_sgm import build_unet
-from keras_sgm.layers import DepthToSpace, SmallMapConv2D, SpaceToDepth
-from keras_sgm.unet import unet_arguments
+from keras_sgm.models.layers import DepthToSpace, SmallMapConv2D, SpaceToDepth
+from keras_sgm.models.unet import unet_arguments
 
 
 def _skip_joins(unet):

@@ -1,0 +1,158 @@
+"""The command-line options, declared once for `keras-sgm` and `examples/mnist.py`.
+
+Importing this module imports no backend: `--help` answers at once.
+"""
+
+import math
+
+import click
+
+
+SAMPLER_NAMES = ("euler", "heun", "ode", "pc")
+"""The samplers by the names of `keras_sgm.sampling.SAMPLERS` (a test keeps the two equal)."""
+
+MAX_SEED = 2**31 - 1
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in a range that also refuses NaN and infinity (which compare as in range)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+class Channels(click.ParamType):
+    """Channels per U-Net level, comma-separated positive integers, e.g. `32,64,128,256`."""
+
+    name = "C1,C2,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            channels = tuple(int(part) for part in str(value).split(","))
+        except ValueError:
+            channels = ()
+        if not channels or min(channels) < 1 or max(channels) > 4096:
+            self.fail(f"{value!r} is not a comma-separated list of channel counts (1 to 4096), "
+                      f"such as 32,64,128,256.", param, ctx)
+        return channels
+
+
+def _stack(*decorators):
+    """One decorator applying `decorators` in the order they are listed (as if stacked)."""
+
+    def apply(function):
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+checkpoint_option = click.option(
+    "--checkpoint", type=click.Path(dir_okay=False), default=None,
+    help="A .keras file saved by keras-sgm (default: the pretrained MNIST model).")
+seed_option = click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
+progress_option = click.option("--progress/--no-progress", default=True, show_default=True)
+
+
+def guidance_option(help="Classifier-free guidance with --digit: 0 unconditional, 1 conditional, >1 sharper "
+                         "[default: the model's own, 2 for the shipped one]."):
+    return click.option("--guidance", type=FiniteFloat(min=0, max=100), default=None, help=help)
+
+
+def num_option(default, minimum=1, maximum=100_000, help=None):
+    return click.option("--num", type=click.IntRange(min=minimum, max=maximum), default=default,
+                        show_default=default is not None, help=help)
+
+
+def steps_option(default=None, help="Sampler steps (default: heun 18, euler 500, pc 500, ode adaptive)."):
+    return click.option("--steps", type=click.IntRange(min=1, max=100_000), default=default,
+                        show_default=default is not None, help=help)
+
+
+def npz_option(what):
+    return click.option("--npz", type=click.Path(), default=None, help=f"Also write {what} to this .npz.")
+
+
+sampler_options = _stack(
+    click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default="heun", show_default=True,
+                 help="heun: fast EDM Heun (35 NFE); euler: Euler-Maruyama; pc: predictor-corrector; "
+                      "ode: probability-flow ODE (adaptive, or Heun with --steps)."),
+    steps_option(),
+    click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True,
+                 help="heun only: EDM's S_churn, fresh noise at every step (0: deterministic; try 10)."),
+)
+
+data_options = _stack(
+    click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
+                 help="mnist.npz (x_train, y_train, x_test) instead of TFDS."),
+    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                 help="TFDS data directory (default: $TFDS_DATA_DIR)."),
+)
+
+train_options = _stack(
+    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=14, show_default=True,
+                 help="Epochs in the whole run."),
+    click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True),
+    click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
+                 help="Checkpoint (resumed from), history and samples."),
+    click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=2e-3, show_default=True,
+                 help="Peak learning rate of the score model (warm-up, then cosine decay to 0)."),
+    click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=0.9995,
+                 show_default=True, help="Decay of the EMA of the weights, which samples (0: no EMA)."),
+    data_options,
+    click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None,
+                 help="Cap, for quick runs."),
+    seed_option,
+    click.option("--init-weights", default=None,
+                 help="Start from a saved model's weights ('pretrained': the shipped one), fresh optimizer."),
+    click.option("--mixed-precision/--float32", default=False, show_default=True,
+                 help="bfloat16 arithmetic with float32 weights (GPUs); a run may resume either way."),
+    click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1,
+                 show_default=True, help="Share of images trained without their label (the unconditional path)."),
+    click.option("--patch-size", type=click.IntRange(min=1, max=28), default=None,
+                 help="Fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher loss "
+                      "(default: that of the resumed run or --init-weights, else 1)."),
+    click.option("--channels", type=Channels(), default=None,
+                 help="Channels per U-Net level, finest first (default: that of the resumed run or "
+                      "--init-weights, else 64,128 latent, 32,64,128,256 pixel)."),
+    click.option("--blocks-per-level", type=click.IntRange(min=0, max=16), default=None,
+                 help="Residual blocks per U-Net level; 0 is one convolution per level (default: that "
+                      "of the resumed run or --init-weights, else 2 latent, 0 pixel)."),
+    click.option("--attention/--no-attention", default=None,
+                 help="Self-attention at the coarsest level; needs residual blocks (default: that of "
+                      "the resumed run or --init-weights, else on latent, off pixel)."),
+    click.option("--dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=None,
+                 help="Dropout rate inside the residual blocks (default: that of the resumed run or "
+                      "--init-weights, else 0)."),
+    click.option("--latent/--pixel", default=None,
+                 help="Latent diffusion: train an autoencoder to a 7x7x4 grid first (or keep that of a "
+                      "latent --init-weights), then the score model on its latents; --pixel: on the "
+                      "pixels (default: as the resumed run or --init-weights, else latent)."),
+    click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
+                 help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
+    click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=2,
+                 show_default=True, help="Epochs of the autoencoder's training (--latent)."),
+    click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
+                 help="2: one line per epoch."),
+)
+"""The options of `keras-sgm train` and `examples/mnist.py`: the keyword arguments of `train_mnist`."""
+
+
+class Digit(click.ParamType):
+    """A digit 0-9, `all` for one row per digit, `any` for a random digit each, or `none` for
+    unconditional samples."""
+
+    name = "0-9|all|any|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value in ("all", "any", "none"):
+            return value
+        if str(value).strip().isdigit() and 0 <= int(value) <= 9:
+            return int(value)
+        self.fail(f"{value!r} is not a digit 0-9, 'all', 'any' or 'none'.", param, ctx)

@@ -1,0 +1,12 @@
+"""Evaluation: sample-quality metrics on the features of a shipped classifier, and reports."""
+
+from keras_sgm._lazy import lazy_exports
+
+__getattr__ = lazy_exports(globals(), {
+    "calibration": "keras_sgm.evaluation.evaluate",
+    "evaluate_model": "keras_sgm.evaluation.evaluate",
+    "inpainting_accuracy": "keras_sgm.evaluation.evaluate",
+    "load_reference_digits": "keras_sgm.evaluation.evaluate",
+    "reconstruction_report": "keras_sgm.evaluation.evaluate",
+    "format_report": "keras_sgm.evaluation.report",
+})

@@ -1,0 +1,53 @@
+"""What a keras-sgm model needs to train on images with the backend's train step.
+
+`keras_sgm.backend.TrainStep` asks a model for four hooks. `ImageFitting`
+gives three of them for models trained on images (uint8 0..255 or floats in
+[0, 1]) with an optional label; a model adds `batch_loss(images, labels, training)`
+and, if it keeps one, its EMA update.
+"""
+
+from keras import ops
+
+from keras_sgm.backend.train_step import TrainStep
+from keras_sgm.data import validation
+from keras_sgm.data.images import unit_floats
+
+_SEED_STATE = "seed_generator_state"
+
+
+class ImageFitting(TrainStep):
+    """A mixin of `keras.Model`: `fit` on images, with a `loss` metric.
+
+    The model sets `self.loss_tracker = keras.metrics.Mean(name="loss")` and
+    `self.seed_generator` (the training noise's generator), and defines
+    `batch_loss(images, labels, training)`. The generator's state is saved with the
+    model, so that a resumed run draws the noise an uninterrupted one would.
+    """
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def training_batch(self, data):
+        """`(images, labels)` of a batch: float32 images in [0, 1] (uint8 0..255
+        is rescaled) and the labels, or None when the batch has none."""
+        return unit_floats(ops.convert_to_tensor(validation.image_batch(data))), validation.label_batch(data)
+
+    def update_ema(self):
+        """Called after every optimizer step; nothing to do without an EMA."""
+
+    def record_loss(self, loss):
+        """Adds a batch's loss to the running mean; returns the logs."""
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        for index, variable in enumerate(own):
+            variable.assign(store[f"{index}"])
+        if _SEED_STATE in store.keys():  # absent from checkpoints of keras-sgm 0.1
+            self.seed_generator.state.assign(store[_SEED_STATE])

@@ -1,0 +1,367 @@
+"""`ScoreModel`: a U-Net, its noise schedule, a train step for the score-matching loss, and an EMA."""
+
+import functools
+
+import keras
+from keras import ops
+
+from keras_sgm.backend.train_step import ReplicaSeedGenerator
+from keras_sgm.data import validation
+from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE, GuidedScore, guidance_conditioning, guide
+from keras_sgm.diffusion.loss import DenoisingScoreMatching
+from keras_sgm.diffusion.preconditioning import Preconditioning
+from keras_sgm.diffusion.protocol import ProgramCache
+from keras_sgm.diffusion.schedules import VESchedule
+from keras_sgm.models.fitting import ImageFitting
+from keras_sgm.models.unet import build_unet
+
+_TRACED_INTO_PROGRAMS = ("network", "ema_network", "schedule", "preconditioning")
+
+
+@keras.saving.register_keras_serializable(package="keras_sgm")
+class ScoreModel(ImageFitting, keras.Model):
+    """A score-based generative model trained by denoising score matching.
+
+    `fit` draws a noise level `sigma` and `z ~ N(0, I)` for every image and
+    minimises the sigma-weighted loss of `DenoisingScoreMatching`,
+
+        mean over the batch of sum over pixels of (s(x0 + sigma z, sigma) sigma + z)^2,
+
+    in a custom train step (`keras_sgm.backend.train_step`), so plain
+    `model.fit` works on every backend. The model is a denoiser
+    `D(x, sigma)` (`denoise`), whose score is `(D - x) / sigma^2`; the
+    network's raw output becomes `D` through `Preconditioning`, EDM's by
+    default, which is what makes few-step samplers work.
+
+    A conditional network (`num_classes`) learns both `s(x, t, label)` and
+    the unconditional `s(x, t)`: each label is replaced by the "no label"
+    token with probability `label_dropout`. Batches of images alone train
+    the unconditional score only.
+
+    An exponential moving average (EMA) of the weights is kept in a second
+    copy of the network; `denoise` and the samplers use it, and it is saved
+    with the model.
+
+    The model is a `ScoreFunction`: every sampler takes it, or its guided
+    view `model.guided(labels, guidance)`.
+
+    Args:
+        network: A Keras model mapping `[images, times]` (and `labels` when
+            conditional) to an output of the images' shape. Defaults to
+            `build_unet(image_shape, num_classes=num_classes)`.
+        schedule: The noise schedule. Defaults to `VESchedule(sigma=25)`.
+        eps: Smallest training time, in (0, 1).
+        ema_decay: Decay of the EMA of the weights, in [0, 1). `None` or 0
+            turns the EMA off and samples from the raw weights.
+        seed: Seed of the training noise, for reproducible runs.
+        image_shape: Shape of the images when `network` is not given.
+        num_classes: Number of classes of a conditional model, or None. Read
+            from the network's `label_embedding` layer when not given.
+        parameterization: `"edm"` (default) or `"noise"` (see `Preconditioning`).
+        sigma_data: The data's scale in EDM's preconditioning.
+        label_dropout: Probability of training a labelled image as unlabelled.
+        noise_distribution: `"lognormal"` (default) or `"uniform"` (see
+            `DenoisingScoreMatching`).
+        log_sigma_mean: Mean of `ln sigma` for `"lognormal"`.
+        log_sigma_std: Standard deviation of `ln sigma` for `"lognormal"`.
+        default_guidance: The classifier-free guidance scale that sampling
+            with labels uses when none is given (`guided`, `sample()`, the
+            command line).
+
+    Example:
+
+    ```python
+    model = keras_sgm.ScoreModel(num_classes=10)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(images, labels, batch_size=128, epochs=10)  # uint8 or [0, 1] floats
+    ```
+    """
+
+    def __init__(
+        self,
+        network=None,
+        schedule=None,
+        eps=1e-5,
+        ema_decay=0.999,
+        seed=None,
+        image_shape=(28, 28, 1),
+        num_classes=None,
+        parameterization="edm",
+        sigma_data=0.5,
+        label_dropout=0.1,
+        noise_distribution="lognormal",
+        log_sigma_mean=-0.6,
+        log_sigma_std=1.6,
+        default_guidance=DEFAULT_GUIDANCE,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        ema_decay = float(ema_decay or 0.0)
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(
+                f"ema_decay must lie in [0, 1) (0 turns the EMA off); got {ema_decay}. "
+                f"Typical values are 0.999 to 0.9999."
+            )
+        if network is None:
+            network = build_unet(image_shape, num_classes=num_classes)
+        self.network = network
+        self.num_classes = _network_classes(network, num_classes)
+        self.preconditioning = Preconditioning(parameterization, sigma_data)
+        self.objective = DenoisingScoreMatching(
+            eps, noise_distribution, log_sigma_mean, log_sigma_std, label_dropout, self.num_classes
+        )
+        self.schedule = schedule if schedule is not None else VESchedule()
+        self.ema_decay = ema_decay
+        self.default_guidance = float(default_guidance)
+        self.seed = seed
+        self.seed_generator = ReplicaSeedGenerator(seed)
+        self.ema_network = None
+        if ema_decay > 0.0:
+            self.ema_network = keras.models.clone_model(self.network)
+            self.ema_network.set_weights(self.network.get_weights())
+            self.ema_network.trainable = False
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.sampling_programs = ProgramCache()
+        self.built = True
+
+    @property
+    def image_shape(self):
+        """`(height, width, channels)` of the images the model generates."""
+        return tuple(self.network.inputs[0].shape[1:])
+
+    @property
+    def eps(self):
+        return self.objective.eps
+
+    @property
+    def inference_network(self):
+        """The network used for sampling: the EMA copy if there is one."""
+        return self.ema_network if self.ema_network is not None else self.network
+
+    # The `ScoreFunction` interface of the samplers.
+
+    @property
+    def sample_shape(self):
+        return tuple(self.network.inputs[0].shape[1:])
+
+    @property
+    def state_variables(self):
+        return self.weights
+
+    def conditioning(self, batch_size):
+        """No conditioning: the model itself is its unconditional score (see `guided`)."""
+        return {}
+
+    def decode(self, x):
+        return x
+
+    def __setattr__(self, name, value):
+        # The sampler programs have the schedule and the networks traced into them.
+        if name in _TRACED_INTO_PROGRAMS and "sampling_programs" in self.__dict__:
+            self.sampling_programs.clear()
+        super().__setattr__(name, value)
+
+    def labels_for(self, labels, batch_size):
+        """`labels` as an int32 `(batch_size,)` tensor; None means "no label".
+
+        Args:
+            labels: None, one int for the whole batch, or one per image.
+            batch_size: Number of images.
+
+        Returns:
+            A tensor for the network's `labels` input, or None for an
+            unconditional network.
+        """
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    "this model is unconditional: it takes no labels. Train a model "
+                    "with `num_classes` to sample given digits."
+                )
+            return None
+        if labels is None:
+            return ops.full((batch_size,), self.num_classes, dtype="int32")
+        labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+        if len(ops.shape(labels)) == 0:
+            return ops.full((batch_size,), labels, dtype="int32")
+        return labels
+
+    def denoise(self, x, sigma, labels=None, guidance=None, network=None, training=False):
+        """The denoised images `D(x, sigma)`, EDM's interface: what the samplers and the loss call.
+
+        Args:
+            x: `(batch, *sample_shape)` noisy samples.
+            sigma: `(batch,)` noise levels.
+            labels: For a conditional model, one label or `(batch,)` labels
+                to condition on (the "no label" token allowed); None is the
+                unconditional denoiser.
+            guidance: A classifier-free guidance scale `w` with `labels`:
+                `D(x) + w (D(x | label) - D(x))` from one doubled batch.
+                None is the plain conditional denoiser (`w = 1`), without
+                the unconditional half.
+            network: Which network to use; the EMA network by default.
+            training: Runs the network in training mode (its dropout on).
+
+        Returns:
+            A float32 tensor of `x`'s shape.
+        """
+        network = network if network is not None else self.inference_network
+        x = ops.convert_to_tensor(x, "float32")
+        sigma = ops.convert_to_tensor(sigma, "float32")
+        batch_size = ops.shape(x)[0]
+        # The U-Net's noise input c_noise is the schedule's time of sigma, which it was trained on.
+        noise_input = self.schedule.time_from_std(sigma)
+        if labels is None or guidance is None:
+            labels = self.labels_for(labels, batch_size)
+            return self.preconditioning.denoise(network, x, sigma, noise_input, labels, training)
+        both = self.preconditioning.denoise(
+            network,
+            ops.concatenate([x, x]),
+            ops.concatenate([sigma, sigma]),
+            ops.concatenate([noise_input, noise_input]),
+            ops.concatenate([self.labels_for(labels, batch_size), self.labels_for(None, batch_size)]),
+            training,
+        )
+        return guide(both[:batch_size], both[batch_size:], guidance)
+
+    def score(self, images, times, labels=None, guidance=1.0, network=None):
+        """The score `grad log p_t(images | labels)` at a batch of `times`, `(D - x) / sigma(t)^2`.
+
+        For code that works in time, as the score-SDE papers do; the samplers
+        call `denoise` at noise levels.
+
+        Args:
+            images: `(batch, *image_shape)` noisy images.
+            times: `(batch,)` times in (0, 1].
+            labels: For a conditional model, one label or `(batch,)` labels
+                to condition on; None gives the unconditional score.
+            guidance: Classifier-free guidance scale `w`: 0 is
+                unconditional, 1 plainly conditional, larger values sharpen
+                the class (see `keras_sgm.diffusion.guidance`).
+            network: Which network to use; the EMA network by default.
+
+        Returns:
+            A tensor of the images' shape.
+        """
+        images = ops.convert_to_tensor(images, "float32")
+        sigma = self.schedule.marginal_std(times)
+        denoised = self.denoise(images, sigma, network=network,
+                                **guidance_conditioning(self._label_tensor(labels, images), guidance))
+        return (denoised - images) / ops.square(ops.reshape(sigma, (-1, 1, 1, 1)))
+
+    def _label_tensor(self, labels, images):
+        return None if labels is None else self.labels_for(labels, ops.shape(images)[0])
+
+    def call(self, inputs):
+        """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
+        return self.score(*inputs)
+
+    def guided(self, labels=None, guidance=None):
+        """This model seen by the samplers with fixed labels and guidance (None: `default_guidance`).
+
+        Example:
+
+        >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
+        """
+        return GuidedScore(self, labels, guidance)
+
+    # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that
+    # `ImageFitting` leaves to the model.
+
+    def batch_loss(self, images, labels=None, training=False):
+        """The loss of a batch, with `sigma`, `z` and the label dropout drawn from the model's seed.
+
+        `training` runs the network in training mode (its dropout on).
+        """
+        denoise = functools.partial(self.denoise, network=self.network, training=training)
+        return self.objective(denoise, self.schedule, images, labels, self.seed_generator)
+
+    def update_ema(self):
+        """Moves the EMA weights towards the current weights.
+
+        The decay ramps up as `min(ema_decay, (1 + n) / (10 + n))` over the
+        first steps `n`, so that short runs are not dominated by the random
+        initial weights.
+        """
+        if self.ema_network is None:
+            return
+        steps = ops.cast(self.optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+        for average, weight in zip(self.ema_network.weights, self.network.weights):
+            average.assign(decay * average + (1.0 - decay) * weight)
+
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        """`keras.Model.fit`, after checking that the images suit the model.
+
+        `x` may be an array of images, float in [0, 1] or uint8 0..255, or a
+        batched `tf.data.Dataset` of images or of `(image, label)` pairs; `y`
+        holds the labels of an array `x`. A conditional model learns from the
+        labels, an unconditional one ignores them. Bad images raise a
+        `ValueError` before training.
+        """
+        self.check_images(x, "x")
+        if y is not None:
+            self.check_labels(y, "`y`")
+        if validation_data is not None:
+            self.check_images(validation.image_batch(validation_data), "validation_data")
+        return super().fit(x, y, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        self.check_images(x, "x")
+        return super().evaluate(x, y, **kwargs)
+
+    def check_images(self, data, argument):
+        """Raises a `ValueError` naming the problem if `data` cannot train this model
+        (see `keras_sgm.validation.check_images`)."""
+        validation.check_images(data, self.image_shape, argument, self.num_classes)
+
+    def check_labels(self, labels, argument):
+        """Raises a `ValueError` unless `labels` are integers in 0..num_classes - 1."""
+        validation.check_labels(labels, self.num_classes, argument)
+
+    # Serialisation.
+
+    def get_config(self):
+        objective = self.objective
+        return {
+            "name": self.name,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "eps": objective.eps,
+            "ema_decay": self.ema_decay,
+            "seed": self.seed,
+            "num_classes": self.num_classes,
+            "parameterization": self.preconditioning.parameterization,
+            "sigma_data": self.preconditioning.sigma_data,
+            "label_dropout": objective.label_dropout,
+            "noise_distribution": objective.noise_distribution,
+            "log_sigma_mean": objective.log_sigma_mean,
+            "log_sigma_std": objective.log_sigma_std,
+            "default_guidance": self.default_guidance,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
+
+def _network_classes(network, num_classes):
+    """The number of classes a network is conditioned on, or None."""
+    if len(network.inputs) < 3:
+        if num_classes is not None:
+            raise ValueError(
+                f"num_classes={num_classes} was given but the network has no labels "
+                f"input; build it with `build_unet(..., num_classes={num_classes})`."
+            )
+        return None
+    if num_classes is None:
+        try:
+            num_classes = network.get_layer("label_embedding").input_dim - 1
+        except ValueError:
+            raise ValueError(
+                "the network takes labels: pass `num_classes` to ScoreModel."
+            ) from None
+    return int(num_classes)

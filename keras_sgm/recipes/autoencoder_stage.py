@@ -1,0 +1,82 @@
+"""The first stage of a latent run: the autoencoder, trained (and resumed) or loaded."""
+
+import pathlib
+
+import keras
+import numpy as np
+
+from keras_sgm.models.autoencoder import Autoencoder
+from keras_sgm.models.latent import LatentScoreModel
+from keras_sgm.models.saving import load_model
+from keras_sgm.recipes.architecture import MNIST_SHAPE
+from keras_sgm.recipes.callbacks import (
+    AtomicCheckpoint,
+    CalibrateLatents,
+    StopOnNonFiniteLoss,
+)
+from keras_sgm.recipes.checkpoints import resume_from
+from keras_sgm.recipes.optimizer import default_optimizer
+
+
+def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3, autoencoder=None,
+                        latent_channels=4, seed=0, verbose=1, continued=None):
+    """The autoencoder of a latent run: loaded from `autoencoder`, else that of
+    the `continued` model, else trained in `output_dir`.
+
+    Training saves `output_dir/autoencoder.keras` atomically after every epoch
+    and resumes from it, as the score model's stage does; the finished
+    autoencoder is calibrated (its latents scaled to unit variance) on the
+    training images and saved once more.
+
+    Args:
+        output_dir: Where `autoencoder.keras` and `autoencoder_history.csv` go.
+        fit_data: `model.fit` keyword arguments (see `mnist_training_data`).
+        steps: Steps per epoch.
+        epochs: Epochs of the autoencoder.
+        learning_rate: Peak learning rate.
+        autoencoder: A `.keras` file of a trained `Autoencoder` to use instead.
+        latent_channels: Channels of the latent grid of a new autoencoder.
+        seed: Seed of the weights and of the latent draws.
+        verbose: 0 silent, 1 progress bars, 2 one line per epoch.
+        continued: The model the run continues (see `continued_run`): a
+            `LatentScoreModel`'s score network only knows its own
+            autoencoder's latents, so that one is kept.
+
+    Returns:
+        A calibrated `Autoencoder`.
+    """
+    if autoencoder is not None:
+        model = load_model(autoencoder, kind=Autoencoder)
+        if model.image_shape != MNIST_SHAPE:
+            raise ValueError(f"the autoencoder {autoencoder} encodes {model.image_shape} images; "
+                             f"MNIST digits are {MNIST_SHAPE}.")
+        return model
+    if isinstance(continued, LatentScoreModel):
+        return continued.autoencoder
+    output_dir = pathlib.Path(output_dir)
+    checkpoint = output_dir / "autoencoder.keras"
+    keras.utils.set_random_seed(seed)
+    model = Autoencoder(MNIST_SHAPE, latent_channels=latent_channels, seed=seed)
+    model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
+    initial_epoch = resume_from(model, checkpoint, steps)
+    if initial_epoch < epochs:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        callbacks = [StopOnNonFiniteLoss(checkpoint), CalibrateLatents(calibration_images(fit_data)),
+                     AtomicCheckpoint(checkpoint),
+                     keras.callbacks.CSVLogger(str(output_dir / "autoencoder_history.csv"), append=True)]
+        model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                  verbose=verbose)
+    return model
+
+
+def calibration_images(fit_data, count=5000):
+    """Up to `count` training images from `fit` keyword arguments (arrays or a dataset)."""
+    if isinstance(fit_data["x"], np.ndarray):
+        return fit_data["x"][:count]
+    batches, total = [], 0
+    for images, _ in fit_data["x"]:
+        batches.append(np.asarray(images))
+        total += len(batches[-1])
+        if total >= count:
+            break
+    return np.concatenate(batches)[:count]
