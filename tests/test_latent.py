@@ -61,10 +61,11 @@ def test_the_autoencoders_round_trip_improves_with_training(digits, trained):
     assert reconstruction_error(trained[0], images) < 0.5 * reconstruction_error(tiny_autoencoder(), images)
 
 
-def test_calibrated_latents_have_unit_variance(digits, trained):
-    latents = to_numpy(trained[0].encode(digits[0]))
-    assert latents.shape == (len(digits[0]), 7, 7, 4)
-    assert latents.std() == pytest.approx(1.0, rel=1e-3)
+def test_calibrated_latents_have_unit_variance(test_digits, trained):
+    # Calibrated on the training digits, measured on digits it has not seen.
+    latents = to_numpy(trained[0].encode(test_digits[0]))
+    assert latents.shape == (len(test_digits[0]), 7, 7, 4)
+    assert latents.std() == pytest.approx(1.0, rel=0.05)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))

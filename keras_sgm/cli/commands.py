@@ -30,7 +30,6 @@ from keras_sgm.cli.options import (
     steps_option,
     train_options,
 )
-from keras_sgm.diffusion.guidance import resolve_guidance
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.sampling.masks import HALVES, half_mask
 
@@ -148,6 +147,7 @@ def sample(checkpoint, num, digit, guidance, sampler, steps, churn, seed, batch_
     `keras-sgm sample --digit all` works right after installing.
     """
     from keras_sgm.data.images import save_grid
+    from keras_sgm.diffusion.guidance import resolve_guidance
     from keras_sgm.sampling.sample import sample as draw
 
     options = _churn_option(sampler, churn)

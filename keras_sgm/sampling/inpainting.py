@@ -41,7 +41,6 @@ class ReconstructionGuided:
         self.schedule = model.schedule
 
     def denoise(self, x, sigma):
-        variance = ops.reshape(ops.square(sigma), (-1, 1, 1, 1))
 
         def mismatch(y):
             denoised = self.model.denoise(y, sigma)
