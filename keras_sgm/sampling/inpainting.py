@@ -41,7 +41,6 @@ class ReconstructionGuided:
         self.schedule = model.schedule
 
     def denoise(self, x, sigma):
-
         def mismatch(y):
             denoised = self.model.denoise(y, sigma)
             return ops.sum(self.mask * ops.square(self.known - self.model.decode(denoised))), denoised
