@@ -6,7 +6,6 @@ import pathlib
 import time
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_sgm.data.images import save_grid
@@ -114,19 +113,6 @@ class CalibrateLatents(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.model.calibrate(self.images)
-
-
-def calibration_images(fit_data, count=5000):
-    """Up to `count` training images from `fit` keyword arguments (arrays or a dataset)."""
-    if isinstance(fit_data["x"], np.ndarray):
-        return fit_data["x"][:count]
-    batches, total = [], 0
-    for images, _ in fit_data["x"]:
-        batches.append(np.asarray(images))
-        total += len(batches[-1])
-        if total >= count:
-            break
-    return np.concatenate(batches)[:count]
 
 
 def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True, seed=0):
