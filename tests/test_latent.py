@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from keras_sgm import Autoencoder, LatentScoreModel, build_unet
 from keras_sgm.cli import main
+from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.sampling.inpainting import inpaint
 from keras_sgm.sampling.likelihood import bits_per_dim
 from keras_sgm.sampling.masks import half_mask
@@ -72,6 +73,7 @@ def test_calibrated_latents_have_unit_variance(test_digits, trained):
 def test_every_sampler_returns_images_from_a_latent_model(trained, name):
     guided = trained[1].guided(labels=[3, 5], guidance=2.0)
     images, _ = SAMPLERS[name](guided, 2, seed=0, **FAST[name])
+    # Raw output, not clipped: the decoder's sigmoid keeps it in [0, 1].
     assert images.shape == (2, 28, 28, 1) and 0.0 <= images.min() and images.max() <= 1.0
 
 
@@ -82,9 +84,18 @@ def test_guidance_zero_is_the_unconditional_path(trained):
     np.testing.assert_array_equal(unconditional, guided_zero)
 
 
-def test_latent_inpainting_keeps_the_known_pixels(trained, test_digits):
-    known = test_digits[0][:2] / 255.0
+def test_latent_inpainting_is_pulled_to_the_known_pixels_by_the_guidance(trained, test_digits):
+    # A latent model has no pixels to replace: only reconstruction guidance, through the
+    # decoder, ties what the model itself produced (before the paste) to the known half.
+    known = test_digits[0][:8] / 255.0
     mask = half_mask((28, 28, 1), "top")
+
+    def known_half_error(weight):
+        raw, _ = inpaint(trained[1], known, mask, steps=6, reconstruction_guidance=weight, keep_known=False,
+                         seed=0)
+        return float(np.mean((raw[:, :14] - known[:, :14]) ** 2))
+
+    assert known_half_error(DEFAULT_RECONSTRUCTION_GUIDANCE) < 0.9 * known_half_error(1e-3)
     completed, _ = inpaint(trained[1], known, mask, steps=3, seed=0)
     np.testing.assert_array_equal(completed[:, :14], known[:, :14].astype("float32"))
     with pytest.raises(ValueError, match="reconstruction guidance alone"):

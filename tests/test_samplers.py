@@ -5,7 +5,7 @@ import pytest
 
 from keras_sgm import VESchedule
 from keras_sgm.sampling.inpainting import inpaint
-from keras_sgm.sampling.sample import SAMPLERS
+from keras_sgm.sampling.sample import SAMPLERS, sample
 from keras_sgm.sampling.samplers import (
     edm_heun,
     euler_maruyama,
@@ -29,11 +29,14 @@ def tiny_model():
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
-def test_sampler_returns_images_in_range(tiny_model, name):
-    images, nfe = SAMPLERS[name](tiny_model, 3, seed=0, **FAST[name])
-    assert images.shape == (3, 28, 28, 1)
-    assert np.all(np.isfinite(images)) and images.min() >= 0.0 and images.max() <= 1.0
+def test_samplers_return_the_raw_output_and_sample_clips_it(tiny_model, name):
+    raw, nfe = SAMPLERS[name](tiny_model, 3, seed=0, **FAST[name])
+    assert raw.shape == (3, 28, 28, 1) and np.all(np.isfinite(raw))
     assert nfe == {"euler": 8, "pc": 8, "ode": 8, "heun": 7}[name]
+    # An untrained network strays out of [0, 1]; `sample()`, which feeds files and metrics, clips.
+    assert raw.min() < 0.0 or raw.max() > 1.0
+    clipped, _, _ = sample(tiny_model, 3, sampler=name, seed=0, **FAST[name])
+    np.testing.assert_array_equal(clipped, np.clip(raw, 0.0, 1.0))
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
@@ -78,6 +81,8 @@ def _end_std(sampler, data_std, eps=1e-3):
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_sampler_recovers_a_gaussian_from_its_exact_score(name):
     images, _ = SAMPLERS[name](GaussianDataScore(0.5, 0.1), 512, seed=0)
+    # Raw output, not clipped: the data's [0, 1] is 5 standard deviations either side.
+    assert 0.0 <= images.min() and images.max() <= 1.0
     assert abs(images.mean() - 0.5) < 0.01
     assert images.std() == pytest.approx(_end_std(name, 0.1), rel=0.08)
 
@@ -137,11 +142,16 @@ def test_inpainting_samples_the_unknown_pixels_from_the_data_distribution(resamp
     known = np.full((256, 8, 8, 1), 0.9, dtype="float32")
     mask = np.zeros((8, 8, 1))
     mask[:, :4] = 1.0
-    completed, nfe = inpaint(model, known, mask, steps=200, resample=resample,
-                             reconstruction_guidance=reconstruction_guidance, seed=0)
+    settings = {"steps": 200, "resample": resample, "reconstruction_guidance": reconstruction_guidance, "seed": 0}
+    raw, nfe = inpaint(model, known, mask, keep_known=False, **settings)
+    completed, _ = inpaint(model, known, mask, **settings)
     assert nfe == 200 * resample
-    assert np.array_equal(completed[:, :, :4], known[:, :, :4])
-    generated = completed[:, :, 4:]
+    # Before the paste the sampler's own output is drawn to the known pixels (0.9), which
+    # its last step, from a noise level of 0.08, pulls only a little towards the data's
+    # mean; without the replacement they would be drawn around 0.5.
+    assert raw[:, :, :4].mean() > 0.7
+    np.testing.assert_array_equal(completed, mask * known + (1.0 - mask) * np.clip(raw, 0.0, 1.0))
+    generated = raw[:, :, 4:]
     assert abs(generated.mean() - 0.5) < 0.01
     assert generated.std() == pytest.approx(0.1, rel=0.08)
 

@@ -7,9 +7,7 @@ import math
 
 import click
 
-
-SAMPLER_NAMES = ("euler", "heun", "ode", "pc")
-"""The samplers by the names of `keras_sgm.sampling.SAMPLERS` (a test keeps the two equal)."""
+from keras_sgm.sampling.names import SAMPLER_FUNCTIONS, SAMPLER_SUMMARIES
 
 MAX_SEED = 2**31 - 1
 
@@ -80,9 +78,8 @@ def npz_option(what):
 
 
 sampler_options = _stack(
-    click.option("--sampler", type=click.Choice(SAMPLER_NAMES), default="heun", show_default=True,
-                 help="heun: fast EDM Heun (35 NFE); euler: Euler-Maruyama; pc: predictor-corrector; "
-                      "ode: probability-flow ODE (adaptive, or Heun with --steps)."),
+    click.option("--sampler", type=click.Choice(sorted(SAMPLER_FUNCTIONS)), default="heun", show_default=True,
+                 help="; ".join(f"{name}: {summary}" for name, summary in SAMPLER_SUMMARIES.items()) + "."),
     steps_option(),
     click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True,
                  help="heun only: EDM's S_churn, fresh noise at every step (0: deterministic; try 10)."),

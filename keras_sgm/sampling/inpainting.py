@@ -1,5 +1,6 @@
 """Inpainting: sample the unknown pixels of an image given the known ones."""
 
+import numpy as np
 from keras import ops
 
 from keras_sgm.backend.compile import input_gradient
@@ -69,9 +70,18 @@ def _inpainting_step(model, normal, x, t, t_next, known, mask, weight, resample,
     return x, mean
 
 
+def _inpainting(trace, times, known, mask, weight, resample, reconstruct, replace):
+    x = trace.prior()
+    if replace:
+        x = _keep_known(x, known + trace.model.schedule.prior_std() * trace.normal(), mask)
+    x = trace.loop(_inpainting_step, x, times, known=known, mask=mask, weight=weight,
+                   resample=resample, reconstruct=reconstruct, replace=replace)
+    return trace.decode(x)
+
+
 def inpaint(model, images, mask, *, steps=500, resample=1,
-            reconstruction_guidance=DEFAULT_RECONSTRUCTION_GUIDANCE, eps=1e-3, seed=None,
-            progress=False):
+            reconstruction_guidance=DEFAULT_RECONSTRUCTION_GUIDANCE, keep_known=True, eps=1e-3,
+            seed=None, progress=False):
     """Fills in the unknown pixels of `images` consistently with the known ones.
 
     Euler-Maruyama on the reverse SDE, and after every step the known pixels
@@ -103,6 +113,9 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
         resample: Passes per step; the NFE is `steps * resample`.
         reconstruction_guidance: Weight of the pull towards the known pixels;
             0 for replacement alone.
+        keep_known: Paste the known pixels over the result. With False the
+            result is the sampler's own output everywhere (for a latent
+            model, what its decoder made of the known part), not clipped.
         eps: Final time.
         seed: Seed of the prior draw and the noise.
         progress: Show a progress bar.
@@ -122,11 +135,9 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
         raise ValueError("a latent model inpaints through reconstruction guidance alone: "
                          "give reconstruction_guidance > 0.")
     run = SamplingRun(model, len(images), seed, progress, total_steps=steps)
-    known, mask_tensor = ops.convert_to_tensor(images * mask), ops.convert_to_tensor(mask)
-    x = run.prior()
-    if replace:
-        x = _keep_known(x, known + model.schedule.prior_std() * run.normal(), mask_tensor)
-    x = run.loop(_inpainting_step, x, time_grid(steps, eps), known=known, mask=mask_tensor, weight=weight,
-                 constants={"resample": resample, "reconstruct": weight > 0, "replace": replace})
-    # The known pixels, exactly.
-    return mask * images + (1.0 - mask) * run.images(x), steps * resample
+    completed = run.generate(_inpainting, times=time_grid(steps, eps), known=images * mask, mask=mask,
+                             weight=weight,
+                             constants={"resample": resample, "reconstruct": weight > 0, "replace": replace})
+    if keep_known:
+        completed = mask * images + (1.0 - mask) * np.clip(completed, 0.0, 1.0)
+    return completed, steps * resample

@@ -1,22 +1,22 @@
-"""Compiled sampler loops: how a sampler step becomes one cached program.
+"""Compiled sampler programs: the prior, the loop of steps and the decoder as one cached program.
 
-Private plumbing of `samplers.py`, `inpainting.py` and `likelihood.py`. A
-sampler writes its step as a module-level function
+Private plumbing of `samplers.py` and `inpainting.py`, after keras-hub's
+`generate_step`. A sampler is written as two kinds of module-level function
+of `keras.ops`:
 
-    step(model, normal, x, s, s_next, **settings) -> (x_next, out)
+- a step, `step(model, normal, x, s, s_next, **settings) -> (x_next, out)`,
+  where `model.denoise(x, sigma)` is the denoiser with this call's
+  conditioning and `normal()` draws standard normal noise of the batch's shape;
+- a program, `program(trace, **inputs) -> images`, which reads as the
+  paper's algorithm: `x = trace.prior()`, then `trace.loop(step, x, grid)`
+  once or more, then `trace.decode(x)`.
 
-of `keras.ops`, where `model.denoise(x, sigma)` is the denoiser with this call's
-conditioning, `normal()` draws standard normal noise of the batch's shape and
-`settings` are tensors (snr, churn, the known pixels) or declared Python
-constants. `SamplingRun.loop` runs it along a grid of times or noise levels
-as `keras.ops.fori_loop` inside one compiled program, which it keeps in the
-model's `sampling_programs` under a key made of what the program's trace
-depends on: the step, the batch shape and the Python constants. Everything
-else (seed, labels, guidance scale, settings, the grid) is an input, so
-that a later call with other values reuses the program.
+`SamplingRun.generate` traces the program once per model, batch shape and
+set of Python constants, and keeps the compiled program in the model's
+`sampling_programs`. Everything else (seed, labels, guidance scale, the
+grid, the settings) is an input, so a later call with other values reuses it.
 """
 
-import math
 import random
 
 import keras
@@ -47,12 +47,60 @@ class ConditionedScore:
         return self.score_function.decode(x)
 
 
-def _as_inputs(settings):
-    return {name: ops.cast(ops.convert_to_tensor(value), "float32") for name, value in settings.items()}
+class SamplerTrace:
+    """What a sampler program sees while it is traced: the model, the noise and the loop.
+
+    Args:
+        model: The `ConditionedScore` of the call.
+        shape: The batch's shape in the sampler's space.
+        noise: The `keras.random.SeedGenerator` of the sampler noise.
+    """
+
+    def __init__(self, model, shape, noise):
+        self.model, self.shape, self.noise = model, shape, noise
+
+    def normal(self):
+        """Standard normal noise of the batch's shape."""
+        return keras.random.normal(self.shape, seed=self.noise)
+
+    def prior(self):
+        """A draw from the prior `N(0, sigma_max^2 I)`."""
+        return self.normal() * self.model.schedule.prior_std()
+
+    def loop(self, step, x, grid, **settings):
+        """`x, out = step(model, normal, x, grid[i], grid[i + 1], **settings)` along `grid`.
+
+        Args:
+            step: A step function (see the module docstring).
+            x: The starting batch.
+            grid: The times or noise levels, in the order the loop visits
+                them, as a tensor of static length.
+            **settings: Passed on to every step.
+
+        Returns:
+            The last step's `out`.
+        """
+        state = self.noise.state
+
+        def body(i, carry):
+            x, _, seed_state = carry
+            # The RNG state rides in the loop carry: a variable assigned inside
+            # a traced loop body must not leak out of it (JAX).
+            state.assign(seed_state)
+            x, out = step(self.model, self.normal, x, ops.take(grid, i), ops.take(grid, i + 1), **settings)
+            return x, out, state.value
+
+        _, out, seed_state = ops.fori_loop(0, int(ops.shape(grid)[0]) - 1, body, (x, x, state.value))
+        state.assign(seed_state)
+        return out
+
+    def decode(self, x):
+        """The samples as images."""
+        return self.model.decode(x)
 
 
 class SamplingRun:
-    """One sampler call: seeded noise, compiled loops along grids, a progress bar.
+    """One sampler call: seeded noise, the model's conditioning and its compiled programs.
 
     The sampler noise comes from the model's own generator, reseeded here,
     so that a seed gives the same samples as a fresh `SeedGenerator(seed)`
@@ -76,19 +124,59 @@ class SamplingRun:
         self.noise.state.assign(ops.convert_to_tensor([seed, 0], self.noise.state.dtype))
         self.conditioning = score_function.conditioning(self.shape[0])
         self.variables = [*score_function.state_variables, self.noise.state]
+        self.total_steps = total_steps
         self._bar = keras.utils.Progbar(total_steps, unit_name="step") if progress else None
         self._done = 0
+
+    def generate(self, program, constants=None, **inputs):
+        """Runs `program(trace, **inputs, **constants)` compiled, and returns its images.
+
+        Args:
+            program: A module-level program function (see the module
+                docstring); a closure is refused, since what it captured
+                would outlive the call in the cached program.
+            constants: Python values the trace depends on (a loop count, an
+                on/off switch), passed to `program` and part of the cache key.
+            **inputs: Float inputs (scalars or arrays, such as the grid),
+                passed to `program` as tensors.
+
+        Returns:
+            The images as a NumPy array, as the decoder made them (not clipped).
+        """
+        if program.__closure__:
+            raise TypeError(f"{program.__name__} is a closure; a sampler program must be a module-level function.")
+        constants = dict(constants or {})
+        key = (program, self.shape, tuple(sorted(constants.items())))
+        if key not in self.cache.programs:
+            self.cache.programs[key] = self.compile(self._traced(program, constants))
+        inputs = {name: ops.cast(ops.convert_to_tensor(np.asarray(value, "float32")), "float32")
+                  for name, value in inputs.items()}
+        images = self.cache.programs[key](self.conditioning, inputs)
+        self.advance(self.total_steps or 0)
+        return ops.convert_to_numpy(images)
+
+    def _traced(self, program, constants):
+        """The function `generate` compiles; it reads no value of this call but its arguments."""
+        score_function, shape, noise = self.score_function, self.shape, self.noise
+
+        def run(conditioning, inputs):
+            trace = SamplerTrace(ConditionedScore(score_function, conditioning), shape, noise)
+            return program(trace, **inputs, **constants)
+
+        return run
+
+    # What the adaptive solvers, whose step count is not known in advance, use instead of `generate`.
 
     def normal(self):
         """Standard normal noise of the batch's shape."""
         return keras.random.normal(self.shape, seed=self.noise)
 
     def prior(self):
-        """A draw from the prior `N(0, sigma(1)^2 I)`."""
+        """A draw from the prior `N(0, sigma_max^2 I)`."""
         return self.normal() * self.score_function.schedule.prior_std()
 
     def conditioned(self):
-        """The score with this call's conditioning, for code that is not cached (the adaptive ODE)."""
+        """The score with this call's conditioning."""
         return ConditionedScore(self.score_function, self.conditioning)
 
     def compile(self, fn):
@@ -102,77 +190,9 @@ class SamplingRun:
             self._bar.update(self._done)
 
     def images(self, x):
-        """The samples decoded to images, as a NumPy array clipped to [0, 1].
-
-        The decoding is a cached program too: run op by op, a latent model's
-        decoder cost JAX a compilation per operation, 0.7 to 1.9 s for 64
-        digits on a 2-core CPU against 0.1 to 0.3 s as one program.
-        """
+        """The samples `x` decoded to images, as a NumPy array (a cached program)."""
         key = ("decode", tuple(ops.shape(x)))
         if key not in self.cache.programs:
             self.cache.programs[key] = compile_stateful(self.score_function.decode,
                                                         self.score_function.state_variables)
-        return np.clip(ops.convert_to_numpy(self.cache.programs[key](x)), 0.0, 1.0)
-
-    def loop(self, step, x, grid, constants=None, progress_updates=20, **settings):
-        """Applies `x, out = step(model, normal, x, grid[i], grid[i + 1], ...)` along `grid`.
-
-        Args:
-            step: A module-level step function (see the module docstring);
-                a closure is refused, since what it captured would outlive
-                the call in the cached program.
-            x: The starting batch.
-            grid: The times or noise levels, in the order the loop visits them.
-            constants: Python values the trace depends on (a loop count, an
-                on/off switch), passed to `step` and part of the cache key.
-            progress_updates: About how many chunks the loop runs in, so
-                that the progress bar moves; all chunks share one program.
-            **settings: Float settings (scalars or arrays), passed to `step`
-                as tensor inputs of the program.
-
-        Returns:
-            The last step's `out`.
-        """
-        if step.__closure__:
-            raise TypeError(f"{step.__name__} is a closure; a sampler step must be a module-level function.")
-        constants = dict(constants or {})
-        key = (step, self.shape, tuple(sorted(constants.items())))
-        if key not in self.cache.programs:
-            self.cache.programs[key] = self.compile(self._program(step, constants))
-        program = self.cache.programs[key]
-        grid = ops.convert_to_tensor(np.asarray(grid, dtype="float32"))
-        steps = int(ops.shape(grid)[0]) - 1
-        chunk = max(1, math.ceil(steps / progress_updates))
-        settings = _as_inputs(settings)
-        out = x
-        for start in range(0, steps, chunk):
-            stop = min(start + chunk, steps)
-            bounds = ops.convert_to_tensor(start, "int32"), ops.convert_to_tensor(stop, "int32")
-            x, out = program(x, out, *bounds, grid, self.conditioning, settings)
-            self.advance(stop - start)
-        return out
-
-    def _program(self, step, constants):
-        """The compiled chunk of a loop; it reads no value of this call but its arguments."""
-        score_function, state, shape, noise = self.score_function, self.noise.state, self.shape, self.noise
-
-        def normal():
-            return keras.random.normal(shape, seed=noise)
-
-        def run_chunk(x, out, start, stop, grid, conditioning, settings):
-            model = ConditionedScore(score_function, conditioning)
-
-            def body(i, carry):
-                x, _, seed_state = carry
-                # The RNG state rides in the loop carry: a variable assigned inside
-                # a traced loop body must not leak out of it (JAX).
-                state.assign(seed_state)
-                x, out = step(model, normal, x, ops.take(grid, i), ops.take(grid, i + 1),
-                              **settings, **constants)
-                return x, out, state.value
-
-            x, out, seed_state = ops.fori_loop(start, stop, body, (x, out, state.value))
-            state.assign(seed_state)
-            return x, out
-
-        return run_chunk
+        return ops.convert_to_numpy(self.cache.programs[key](x))

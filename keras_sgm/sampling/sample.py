@@ -4,19 +4,10 @@ import time
 
 import numpy as np
 
-from keras_sgm.sampling.samplers import (
-    edm_heun,
-    euler_maruyama,
-    predictor_corrector,
-    probability_flow_ode,
-)
+from keras_sgm.sampling import samplers
+from keras_sgm.sampling.names import SAMPLER_FUNCTIONS
 
-SAMPLERS = {
-    "euler": euler_maruyama,
-    "pc": predictor_corrector,
-    "ode": probability_flow_ode,
-    "heun": edm_heun,
-}
+SAMPLERS = {name: getattr(samplers, function) for name, function in SAMPLER_FUNCTIONS.items()}
 """Sampler functions by the name the command line uses."""
 
 
@@ -42,7 +33,7 @@ def sample(model, num, sampler="heun", steps=None, seed=0, batch_size=1000, labe
             `churn` for `"heun"`.
 
     Returns:
-        `(images, nfe, seconds)`.
+        `(images, nfe, seconds)`, the images clipped to [0, 1].
 
     Example:
 
@@ -63,5 +54,5 @@ def sample(model, num, sampler="heun", steps=None, seed=0, batch_size=1000, labe
         batch_labels = None if labels is None else labels[first : first + size]
         images, nfe = SAMPLERS[sampler](model.guided(batch_labels, guidance), size, seed=seed + first,
                                         progress=progress, **options)
-        batches.append(images)
+        batches.append(np.clip(images, 0.0, 1.0))
     return np.concatenate(batches), nfe, time.perf_counter() - start

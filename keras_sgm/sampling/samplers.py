@@ -4,9 +4,13 @@ Each sampler is its paper's algorithm: a function that takes a
 `ScoreFunction` (a `ScoreModel`, `model.guided(...)`, a latent model or an
 exact analytic score), a batch size and a seed, and returns `(images, nfe)`:
 a NumPy array of images in [0, 1] and the number of network evaluations
-(NFE) per image. The update of one step is a small module-level function of
-`keras.ops`; `SamplingRun.loop` (`keras_sgm.sampling.programs`) runs it compiled
-along the sampler's grid, which the grid functions below compute.
+(NFE) per image. The images are the decoder's output, not clipped: a good
+model keeps them in [0, 1], and `sample()` clips them for files and metrics.
+
+The update of one step is a small module-level function of `keras.ops`, and
+the sampler's algorithm a program of a few lines: the prior, the loop of
+steps along the sampler's grid, the decoder. `SamplingRun.generate`
+(`keras_sgm.sampling.programs`) compiles each program once per model.
 
 The ODE samplers integrate the probability-flow ODE in the noise level,
 `dx/dsigma = (x - D(x, sigma)) / sigma`, the form EDM (Karras et al. 2022)
@@ -110,6 +114,27 @@ def _euler_step(model, normal, x, sigma, sigma_next):
     return x, x
 
 
+# The programs: each sampler's algorithm from the prior to the images.
+
+
+def _reverse_sde(trace, times):
+    return trace.decode(trace.loop(reverse_sde_step, trace.prior(), times))
+
+
+def _predictor_corrector(trace, times, snr):
+    return trace.decode(trace.loop(_langevin_then_reverse_sde_step, trace.prior(), times, snr=snr))
+
+
+def _heun(trace, sigmas, gamma):
+    # Heun steps along the levels of the rho-schedule, then Euler's last step to sigma = 0.
+    x = trace.loop(_edm_step, trace.prior(), sigmas[:-1], gamma=gamma, sigma_max=sigmas[0])
+    return trace.decode(trace.loop(_euler_step, x, sigmas[-2:]))
+
+
+def _heun_in_time(trace, sigmas):
+    return trace.decode(trace.loop(_edm_step, trace.prior(), sigmas, gamma=0.0, sigma_max=sigmas[0]))
+
+
 # The samplers.
 
 
@@ -128,16 +153,16 @@ def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progres
         progress: Show a progress bar.
 
     Returns:
-        `(images, nfe)`: images in [0, 1] of shape `(batch_size, *image_shape)`,
-        and the number of network evaluations.
+        `(images, nfe)`: images of shape `(batch_size, *image_shape)`, in
+        [0, 1] as far as the model learned it, and the number of network
+        evaluations.
 
     Example:
 
     >>> images, nfe = euler_maruyama(model, 16, steps=500, seed=0)
     """
     run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
-    x = run.loop(reverse_sde_step, run.prior(), time_grid(steps, eps))
-    return run.images(x), steps
+    return run.generate(_reverse_sde, times=time_grid(steps, eps)), steps
 
 
 def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, seed=None, progress=False):
@@ -159,8 +184,7 @@ def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, see
         `(images, nfe)` as for `euler_maruyama`.
     """
     run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
-    x = run.loop(_langevin_then_reverse_sde_step, run.prior(), time_grid(steps, eps), snr=snr)
-    return run.images(x), 2 * steps
+    return run.generate(_predictor_corrector, times=time_grid(steps, eps), snr=snr), 2 * steps
 
 
 def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0, seed=None,
@@ -190,11 +214,9 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
     steps = validation.positive_int(steps, "steps")
     churn = validation.finite_non_negative(churn, "churn")
     run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
-    sigmas = karras_sigmas(steps, sigma_min, model.schedule.prior_std(), rho)
+    sigmas = np.append(karras_sigmas(steps, sigma_min, model.schedule.prior_std(), rho), 0.0)
     gamma = min(churn / steps, math.sqrt(2.0) - 1.0)
-    x = run.loop(_edm_step, run.prior(), sigmas, gamma=gamma, sigma_max=sigmas[0])
-    x = run.loop(_euler_step, x, [sigmas[-1], 0.0])
-    return run.images(x), 2 * steps - 1
+    return run.generate(_heun, sigmas=sigmas, gamma=gamma), 2 * steps - 1
 
 
 def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps=1e-3, rtol=1e-5,
@@ -221,8 +243,7 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps
     run = SamplingRun(model, batch_size, seed, progress, total_steps=steps if solver == "heun" else 100)
     if solver == "heun":
         sigmas = sigmas_of_times(model.schedule, time_grid(steps, eps))
-        x = run.loop(_edm_step, run.prior(), sigmas, gamma=0.0, sigma_max=sigmas[0])
-        return run.images(x), 2 * steps
+        return run.generate(_heun_in_time, sigmas=sigmas), 2 * steps
     sigma_end = float(sigmas_of_times(model.schedule, eps))
     conditioned = run.conditioned()
     x, nfe = solve_adaptive(lambda x, sigma: pf_ode_velocity(conditioned, x, sigma), run.prior(),

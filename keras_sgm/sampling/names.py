@@ -1,0 +1,17 @@
+"""The samplers by name, without importing a backend: what `sample()` and the command line offer."""
+
+SAMPLER_FUNCTIONS = {
+    "heun": "edm_heun",
+    "euler": "euler_maruyama",
+    "pc": "predictor_corrector",
+    "ode": "probability_flow_ode",
+}
+"""The function of `keras_sgm.sampling.samplers` behind each name."""
+
+SAMPLER_SUMMARIES = {
+    "heun": "fast EDM Heun (35 NFE)",
+    "euler": "Euler-Maruyama",
+    "pc": "predictor-corrector",
+    "ode": "probability-flow ODE (adaptive, or Heun with --steps)",
+}
+"""One line on each sampler, for the command line's help."""
