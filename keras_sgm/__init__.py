@@ -20,6 +20,7 @@ _EXPORTS = {
     "ScoreModel": "keras_sgm.models.score_model",
     "VESchedule": "keras_sgm.diffusion.schedules",
     "build_unet": "keras_sgm.models.unet",
+    "UNet": "keras_sgm.models.unet",
     "load_pretrained": "keras_sgm.models.presets",
 }
 

@@ -4,7 +4,7 @@ import pytest
 
 from keras_sgm import build_unet
 from keras_sgm.models.layers import DepthToSpace, SmallMapConv2D, SpaceToDepth
-from keras_sgm.models.unet import unet_arguments
+from keras_sgm.models.unet import UNet, unet_arguments
 
 
 def _skip_joins(unet):
@@ -99,11 +99,25 @@ def test_small_map_convolution_equals_conv2d(shape, strides, padding):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(small_map(images)), expected, atol=1e-5)
 
 
+def test_the_build_arguments_are_the_config_and_rebuild_the_same_network():
+    options = {"patch_size": 2, "channels": (8, 16, 32), "blocks_per_level": 2, "attention": True,
+               "dropout": 0.25}
+    unet = build_unet((12, 16, 3), num_classes=10, embed_dim=32, **options)
+    config = unet.get_config()
+    assert {key: config[key] for key in options} == options
+    assert config["image_shape"] == (12, 16, 3) and config["num_classes"] == 10
+    rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(unet))
+    assert isinstance(rebuilt, UNet) and rebuilt.get_config() == config
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in unet.weights]
+
+
 def test_residual_blocks_attention_and_dropout_are_read_back_from_the_network():
     options = {"patch_size": 2, "channels": (8, 16, 32), "blocks_per_level": 2, "attention": True,
                "dropout": 0.25}
     unet = build_unet((28, 28, 1), num_classes=10, **options)
     assert unet_arguments(unet) == options
+    # A network saved by 0.1 is a plain functional model: its layers tell the same.
+    assert unet_arguments(keras.Model(unet.inputs, unet.outputs)) == options
     assert unet_arguments(build_unet(channels=(8, 16))) == {
         "patch_size": 1, "channels": (8, 16), "blocks_per_level": 0, "attention": False, "dropout": 0.0}
     # Each residual block is two 3x3 convolutions; attention sits at the coarsest level only.

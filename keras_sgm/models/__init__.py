@@ -6,6 +6,7 @@ from keras_sgm._lazy import lazy_exports
 __getattr__ = lazy_exports(globals(), {
     "GaussianFourierFeatures": "keras_sgm.models.layers",
     "build_unet": "keras_sgm.models.unet",
+    "UNet": "keras_sgm.models.unet",
     "Autoencoder": "keras_sgm.models.autoencoder",
     "ScoreModel": "keras_sgm.models.score_model",
     "LatentScoreModel": "keras_sgm.models.latent",
