@@ -48,6 +48,21 @@ def test_info_names_the_active_backend_and_its_version():
     assert keras.__version__ in result.output and "devices" in result.output
 
 
+def test_train_takes_the_training_config_with_its_defaults(monkeypatch, tmp_path):
+    import dataclasses
+
+    from keras_sgm.recipes import training
+    from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
+
+    configs = []
+    monkeypatch.setattr(training, "train", configs.append)
+    assert invoke("train", "--output-dir", tmp_path / "run").exit_code == 0
+    assert configs == [dataclasses.replace(DEFAULTS, output_dir=str(tmp_path / "run"))]
+    # keras-sgm 0.1's keyword form, where data=None meant MNIST.
+    training.train_mnist(data=None, epochs=3)
+    assert configs[-1] == TrainingConfig(epochs=3)
+
+
 def test_cli_offers_every_sampler_with_its_help():
     from keras_sgm.cli.commands import sample
 

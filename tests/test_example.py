@@ -14,8 +14,7 @@ from keras_sgm.cli import main
 from tests.conftest import FIXTURE
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
-OPTIONS = ["--data", str(FIXTURE), "--batch-size", "32", "--steps-per-epoch", "3", "--autoencoder-epochs", "1",
-           "--channels", "8,16", "--verbose", "2"]
+OPTIONS = ["--data", str(FIXTURE), "--batch-size", "16", "--steps-per-epoch", "2"]
 
 
 def run_example(output_dir, epochs):
@@ -36,8 +35,9 @@ def test_example_trains_samples_and_resumes(tmp_path):
     assert isinstance(saved, LatentScoreModel) and (tmp_path / "autoencoder.keras").exists()
     example = [keras.ops.convert_to_numpy(w) for w in saved.weights]
 
-    # `keras-sgm train` runs the same recipe with the same options.
-    result = CliRunner().invoke(main, ["train", *OPTIONS, "--epochs", "1", "--output-dir", str(tmp_path / "cli")])
+    # `keras-sgm train` runs the same recipe with the same options and defaults.
+    result = CliRunner().invoke(main, ["train", *OPTIONS, "--epochs", "1", "--output-dir", str(tmp_path / "cli"),
+                                       "--verbose", "2"])
     assert result.exit_code == 0, result.output
     cli = keras.saving.load_model(tmp_path / "cli" / "model.keras").weights
     for ours, theirs in zip(example, cli):

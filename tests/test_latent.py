@@ -91,7 +91,7 @@ def test_latent_inpainting_is_pulled_to_the_known_pixels_by_the_guidance(trained
     mask = half_mask((28, 28, 1), "top")
 
     def known_half_error(weight):
-        raw, _ = inpaint(trained[1], known, mask, steps=6, reconstruction_guidance=weight, keep_known=False,
+        raw, _ = inpaint(trained[1], known, mask, steps=20, reconstruction_guidance=weight, keep_known=False,
                          seed=0)
         return float(np.mean((raw[:, :14] - known[:, :14]) ** 2))
 
@@ -222,10 +222,11 @@ def _losses(path):
 
 def test_an_interrupted_latent_run_resumes_each_stage_and_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
     from keras_sgm.recipes import training
+    from keras_sgm.recipes.config import TrainingConfig
 
     options = dict(data=str(FIXTURE), epochs=2, autoencoder_epochs=2, batch_size=16, steps_per_epoch=4,
                    channels=TINY_LATENT_UNET, latent=True, num_samples=4, verbose=0)
-    training.train_mnist(output_dir=tmp_path / "whole", **options)
+    training.train(TrainingConfig(output_dir=tmp_path / "whole", **options))
 
     # A kill once each stage's first epoch is saved and logged, then the same command again.
     logged = keras.callbacks.CSVLogger.on_epoch_end
@@ -237,9 +238,9 @@ def test_an_interrupted_latent_run_resumes_each_stage_and_ends_like_an_uninterru
 
         monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", crash_after_the_first_epoch)
         with pytest.raises(Crash):
-            training.train_mnist(output_dir=tmp_path / "cut", **options)
+            training.train(TrainingConfig(output_dir=tmp_path / "cut", **options))
     monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", logged)
-    training.train_mnist(output_dir=tmp_path / "cut", **options)
+    training.train(TrainingConfig(output_dir=tmp_path / "cut", **options))
 
     # Every epoch once, none lost, none redone. The autoencoder's first epoch is the
     # same to the last digits; after its resume a fresh `fit` shuffles the batches

@@ -15,12 +15,9 @@ from click.testing import CliRunner
 from keras_sgm.cli import main
 from tests.conftest import FIXTURE, small_model, to_numpy
 
-EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
-
-
-def _example(output_dir, epochs, steps=40):
+def _train_command(output_dir, epochs, steps=40):
     # Pixel space: test_latent covers the resumes of a latent run's two stages.
-    return [sys.executable, str(EXAMPLE), "--pixel", "--data", str(FIXTURE), "--epochs", str(epochs),
+    return [sys.executable, "-m", "keras_sgm.cli", "train", "--pixel", "--data", str(FIXTURE), "--epochs", str(epochs),
             "--batch-size", "8", "--steps-per-epoch", str(steps), "--channels", "8,16,32",
             "--output-dir", str(output_dir), "--verbose", "2"]
 
@@ -32,7 +29,7 @@ def _history(output_dir):
 
 def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     killed, uninterrupted = tmp_path / "killed", tmp_path / "uninterrupted"
-    process = subprocess.Popen(_example(killed, 3), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(_train_command(killed, 3), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     while time.time() < deadline and process.poll() is None:
         if (killed / "history.csv").exists() and len(_history(killed)) >= 1:
@@ -45,7 +42,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     # The checkpoint left by the kill is whole.
     assert isinstance(keras.saving.load_model(killed / "model.keras"), keras.Model)
 
-    resumed = subprocess.run(_example(killed, 3), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(_train_command(killed, 3), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming from {killed / 'model.keras'} after epoch {finished}" in resumed.stdout
     epochs = [epoch for epoch, _ in _history(killed)]
@@ -53,7 +50,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     model = keras.saving.load_model(killed / "model.keras")
     assert int(to_numpy(model.optimizer.iterations)) == 3 * 40
 
-    reference = subprocess.run(_example(uninterrupted, 3), capture_output=True, text=True, timeout=600)
+    reference = subprocess.run(_train_command(uninterrupted, 3), capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-2000:]
     reference_losses = [loss for _, loss in _history(uninterrupted)]
     resumed_losses = [loss for _, loss in _history(killed)]

@@ -86,14 +86,15 @@ def train(**options):
     """
     from keras_sgm.data.datasets import DatasetUnavailableError
     from keras_sgm.recipes.callbacks import NonFiniteLossError
-    from keras_sgm.recipes.training import train_mnist
+    from keras_sgm.recipes import training
+    from keras_sgm.recipes.config import TrainingConfig
 
     output_dir = pathlib.Path(options["output_dir"])
     existing = next((p for p in [output_dir, *output_dir.parents] if p.exists()), pathlib.Path("."))
     if not existing.is_dir() or not can_create_files_in(existing):
         fail(f"cannot write to {output_dir}: {existing} is not a writable folder.")
     try:
-        train_mnist(**options)
+        training.train(TrainingConfig(**options))
     except (DatasetUnavailableError, ValueError) as error:
         fail(" ".join(str(error).split()))
     except NonFiniteLossError as error:

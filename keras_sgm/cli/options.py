@@ -7,6 +7,8 @@ import math
 
 import click
 
+from keras_sgm.data.datasets import npz_source
+from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.names import SAMPLER_FUNCTIONS, SAMPLER_SUMMARIES
 
 MAX_SEED = 2**31 - 1
@@ -85,22 +87,38 @@ sampler_options = _stack(
                  help="heun only: EDM's S_churn, fresh noise at every step (0: deterministic; try 10)."),
 )
 
+class DataSource(click.ParamType):
+    """`mnist` (TensorFlow Datasets) or an existing `.npz` file."""
+
+    name = "mnist|FILE.npz"
+
+    def convert(self, value, param, ctx):
+        try:
+            npz_source(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        return str(value)
+
+
 data_options = _stack(
-    click.option("--data", type=click.Path(exists=True, dir_okay=False), default=None,
-                 help="mnist.npz (x_train, y_train, x_test) instead of TFDS."),
+    click.option("--data", type=DataSource(), default=DEFAULTS.data, show_default=True,
+                 help="mnist (TensorFlow Datasets) or an .npz file (x_train, y_train, x_test)."),
     click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                  help="TFDS data directory (default: $TFDS_DATA_DIR)."),
 )
 
 train_options = _stack(
-    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=14, show_default=True,
+    click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=DEFAULTS.epochs,
+                 show_default=True,
                  help="Epochs in the whole run."),
-    click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True),
-    click.option("--output-dir", type=click.Path(file_okay=False), default="runs/mnist", show_default=True,
+    click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=DEFAULTS.batch_size,
+                 show_default=True),
+    click.option("--output-dir", type=click.Path(file_okay=False), default=DEFAULTS.output_dir, show_default=True,
                  help="Checkpoint (resumed from), history and samples."),
-    click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=2e-3, show_default=True,
+    click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=DEFAULTS.learning_rate,
+                 show_default=True,
                  help="Peak learning rate of the score model (warm-up, then cosine decay to 0)."),
-    click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=0.9995,
+    click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=DEFAULTS.ema_decay,
                  show_default=True, help="Decay of the EMA of the weights, which samples (0: no EMA)."),
     data_options,
     click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None,
@@ -108,9 +126,9 @@ train_options = _stack(
     seed_option,
     click.option("--init-weights", default=None,
                  help="Start from a saved model's weights ('pretrained': the shipped one), fresh optimizer."),
-    click.option("--mixed-precision/--float32", default=False, show_default=True,
+    click.option("--mixed-precision/--float32", default=DEFAULTS.mixed_precision, show_default=True,
                  help="bfloat16 arithmetic with float32 weights (GPUs); a run may resume either way."),
-    click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=0.1,
+    click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=DEFAULTS.label_dropout,
                  show_default=True, help="Share of images trained without their label (the unconditional path)."),
     click.option("--patch-size", type=click.IntRange(min=1, max=28), default=None,
                  help="Fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher loss "
@@ -133,12 +151,12 @@ train_options = _stack(
                       "pixels (default: as the resumed run or --init-weights, else latent)."),
     click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
                  help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
-    click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=2,
+    click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.autoencoder_epochs,
                  show_default=True, help="Epochs of the autoencoder's training (--latent)."),
-    click.option("--verbose", type=click.IntRange(0, 2), default=1, show_default=True,
+    click.option("--verbose", type=click.IntRange(0, 2), default=DEFAULTS.verbose, show_default=True,
                  help="2: one line per epoch."),
 )
-"""The options of `keras-sgm train` and `examples/mnist.py`: the keyword arguments of `train_mnist`."""
+"""The options of `keras-sgm train`: the fields of `TrainingConfig`, with its defaults."""
 
 
 class Digit(click.ParamType):

@@ -13,6 +13,27 @@ class DatasetUnavailableError(RuntimeError):
     """The dataset is neither prepared on disk nor downloadable."""
 
 
+def npz_source(source):
+    """The `.npz` file a data source names, or None when it names MNIST in TensorFlow Datasets.
+
+    Args:
+        source: `"mnist"` (or None), or the path of an `.npz` file.
+
+    Returns:
+        The path, or None.
+
+    Raises:
+        ValueError: `source` is neither, or the file does not exist.
+    """
+    if source is None or str(source) == "mnist":
+        return None
+    if not str(source).endswith(".npz"):
+        raise ValueError(f"unknown data {str(source)!r}: give mnist (TensorFlow Datasets) or an .npz file.")
+    if not os.path.isfile(source):
+        raise ValueError(f"data file {str(source)!r} does not exist.")
+    return source
+
+
 def _tensorflow_for_data():
     """TensorFlow for tf.data only: when another backend trains, TF stays off the GPUs."""
     import keras

@@ -12,20 +12,22 @@ from keras_sgm.sampling.masks import half_mask
 from keras_sgm.sampling.sample import sample
 
 
-def load_reference_digits(data=None, data_dir=None):
+def load_reference_digits(data="mnist", data_dir=None):
     """The MNIST test and training digits as uint8 `(n, 28, 28, 1)` arrays.
 
     Args:
-        data: An `.npz` in Keras's `mnist.npz` layout; read without TensorFlow.
-        data_dir: Otherwise, the TFDS data directory (see `load_mnist`).
+        data: `"mnist"` (TFDS), or an `.npz` in Keras's `mnist.npz` layout,
+            read without TensorFlow.
+        data_dir: The TFDS data directory (see `load_mnist`).
 
     Returns:
         `(test_images, train_images)`.
     """
-    from keras_sgm.data.datasets import load_npz_images, mnist_builder
+    from keras_sgm.data.datasets import load_npz_images, mnist_builder, npz_source
 
-    if data is not None:
-        return load_npz_images(data, "test")[0], load_npz_images(data, "train")[0]
+    npz = npz_source(data)
+    if npz is not None:
+        return load_npz_images(npz, "test")[0], load_npz_images(npz, "train")[0]
 
     builder = mnist_builder(data_dir)
     splits = []

@@ -2,16 +2,16 @@
 
 import numpy as np
 
-from keras_sgm.data.datasets import load_mnist, load_npz_images
+from keras_sgm.data.datasets import load_mnist, load_npz_images, npz_source
 
 
-def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=None, seed=0):
+def mnist_training_data(batch_size, data="mnist", data_dir=None, steps_per_epoch=None, seed=0):
     """MNIST training batches as `model.fit` keyword arguments.
 
     Args:
         batch_size: Images per batch.
-        data: An `.npz` with `x_train` (and `y_train`), fed as arrays
-            without TensorFlow; None reads TFDS.
+        data: `"mnist"` (TFDS), or an `.npz` with `x_train` (and
+            `y_train`), fed as arrays without TensorFlow.
         data_dir: The TFDS data directory (see `load_mnist`).
         steps_per_epoch: Cap on the steps per epoch (for quick runs).
         seed: Shuffle seed.
@@ -19,8 +19,9 @@ def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=No
     Returns:
         `(fit_kwargs, steps_per_epoch)`.
     """
-    if data is not None:
-        images, labels = load_npz_images(data)
+    npz = npz_source(data)
+    if npz is not None:
+        images, labels = load_npz_images(npz)
         batches = len(images) // batch_size
     else:
         train = load_mnist("train", batch_size, data_dir=data_dir, seed=seed)
@@ -28,7 +29,7 @@ def mnist_training_data(batch_size, data=None, data_dir=None, steps_per_epoch=No
     steps = min(batches, steps_per_epoch or batches)
     if steps < 1:
         raise ValueError(f"batch_size={batch_size} is larger than the training set; use a smaller batch.")
-    if data is None:
+    if npz is None:
         # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
         return {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}, steps
     # Whole batches keep one compiled shape.

@@ -1,0 +1,95 @@
+"""The training recipe as data: one `TrainingConfig` that the CLI, the example and the benchmarks read.
+
+This module imports no backend, so the command line can take its defaults
+for `--help` at once.
+"""
+
+import dataclasses
+from typing import Optional, Union
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Everything a training run of the recipe is made of, with the main job's defaults.
+
+    The network fields left at None (`latent`, `patch_size`, `channels`,
+    `blocks_per_level`, `attention`, `dropout`) are taken from the run being
+    resumed or from `init_weights`, else from the latent (or pixel) default:
+    a resumed run keeps its model.
+
+    Attributes:
+        output_dir: Where the checkpoint (resumed from), the loss history
+            and the samples go.
+        data: The training images: `"mnist"` (TensorFlow Datasets, from
+            `data_dir` or `$TFDS_DATA_DIR`), or an `.npz` file with
+            `x_train` (and `y_train`).
+        data_dir: The TFDS data directory.
+        epochs: Epochs in the whole run.
+        batch_size: Images per training batch.
+        steps_per_epoch: Cap on the steps per epoch, for quick runs.
+        learning_rate: Peak learning rate of Adam (warm-up, then cosine decay).
+        ema_decay: Decay of the EMA of the weights, which samples.
+        label_dropout: Share of images trained without their label: all the
+            training the unconditional path, which guidance needs, gets.
+        latent: Latent diffusion (an autoencoder first, then the score model
+            on its latents); False trains on the pixels.
+        autoencoder: With `latent`, a trained `Autoencoder` file to use
+            instead of training one.
+        autoencoder_epochs: Epochs of the autoencoder's training.
+        patch_size: The U-Net's `patch_size` (see `build_unet`).
+        channels: The U-Net's channels per level, finest first.
+        blocks_per_level: Residual blocks per U-Net level; 0 is the
+            tutorial's one convolution per level.
+        attention: Self-attention at the coarsest level.
+        dropout: Dropout rate inside the residual blocks.
+        mixed_precision: bfloat16 arithmetic with float32 weights (the
+            `"mixed_bfloat16"` policy; the loss and samplers stay float32).
+        init_weights: Start from the weights of this saved model (or
+            `"pretrained"`, the shipped one), with a fresh optimizer; ignored
+            when resuming.
+        jit_compile: `model.compile`'s `jit_compile`; `"auto"` takes the
+            fastest for the run's length on this backend (see
+            `keras_sgm.backend.compile.training_jit_compile`).
+        num_samples: Samples in the grid drawn at the end.
+        seed: Seed of the weights, the training noise and the samples.
+        verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
+
+    Example:
+
+    >>> config = TrainingConfig(epochs=2, output_dir="runs/quick")
+    >>> config.batch_size
+    128
+    """
+
+    output_dir: str = "runs/mnist"
+    data: str = "mnist"
+    data_dir: Optional[str] = None
+    epochs: int = 14
+    batch_size: int = 128
+    steps_per_epoch: Optional[int] = None
+    learning_rate: float = 2e-3
+    ema_decay: float = 0.9995
+    label_dropout: float = 0.1
+    latent: Optional[bool] = None
+    autoencoder: Optional[str] = None
+    autoencoder_epochs: int = 2
+    patch_size: Optional[int] = None
+    channels: Optional[tuple] = None
+    blocks_per_level: Optional[int] = None
+    attention: Optional[bool] = None
+    dropout: Optional[float] = None
+    mixed_precision: bool = False
+    init_weights: Optional[str] = None
+    jit_compile: Union[str, bool] = "auto"
+    num_samples: int = 64
+    seed: int = 0
+    verbose: int = 1
+
+    def network_options(self):
+        """The U-Net fields, by `build_unet` argument (None: the resumed run's or the default)."""
+        return {name: getattr(self, name) for name in ("patch_size", "channels", "blocks_per_level", "attention",
+                                                       "dropout")}
+
+
+DEFAULTS = TrainingConfig()
+"""The main job's recipe, whose values the command line shows as its defaults."""
