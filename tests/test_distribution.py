@@ -10,7 +10,7 @@ import pytest
 
 def _run(script, tmp_path):
     out = tmp_path / "runs.npz"
-    result = subprocess.run([sys.executable, str(pathlib.Path(__file__).parent / script), str(out)],
+    result = subprocess.run([sys.executable, str(pathlib.Path(__file__).parent / "helpers" / script), str(out)],
                             env=os.environ.copy(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     return np.load(out)

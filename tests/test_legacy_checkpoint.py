@@ -1,6 +1,6 @@
 """A checkpoint saved by keras-sgm 0.1.0 loads with today's code and gives the same outputs.
 
-`tests/make_legacy_checkpoint.py` wrote the fixture at commit 508dc24, before
+`tests/helpers/make_legacy_checkpoint.py` wrote the fixture at commit 508dc24, before
 the sampler redesign; each backend checks its own sampler outputs, since the
 random draws differ between backends.
 """
@@ -11,7 +11,7 @@ import pytest
 
 from keras_sgm import ScoreModel
 from tests.conftest import to_numpy
-from tests.make_legacy_checkpoint import (
+from tests.helpers.make_legacy_checkpoint import (
     CHECKPOINT,
     OUTPUTS,
     SAMPLE_GUIDANCE,

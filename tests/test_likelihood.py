@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_sgm.sampling.likelihood import bits_per_dim
-from tests.analytic import GaussianDataScore
+from tests.helpers.analytic import GaussianDataScore
 from tests.conftest import small_model, to_numpy
 
 

@@ -4,7 +4,7 @@ from scipy import linalg
 
 from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.evaluate import inpainting_accuracy
-from tests.analytic import GaussianDataScore
+from tests.helpers.analytic import GaussianDataScore
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():

@@ -12,7 +12,7 @@ from keras_sgm.sampling.samplers import (
     predictor_corrector,
     probability_flow_ode,
 )
-from tests.analytic import GaussianDataScore
+from tests.helpers.analytic import GaussianDataScore
 from tests.conftest import small_model, to_numpy
 
 FAST = {

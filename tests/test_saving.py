@@ -10,7 +10,7 @@ import pytest
 from keras_sgm import ScoreModel, VESchedule
 from keras_sgm.models.saving import CheckpointError, load_model
 from tests.conftest import small_model, to_numpy
-from tests.save_on_backend import fixed_inputs
+from tests.helpers.save_on_backend import fixed_inputs
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -42,7 +42,7 @@ def test_save_and_load_round_trip_everything(digits, tmp_path):
 @pytest.mark.parametrize("source", [b for b in BACKENDS if b != keras.backend.backend()])
 def test_a_file_saved_on_another_backend_gives_the_same_scores(source, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": source}
-    script = pathlib.Path(__file__).parent / "save_on_backend.py"
+    script = pathlib.Path(__file__).parent / "helpers" / "save_on_backend.py"
     subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, check=True,
                    capture_output=True, timeout=600)
     loaded = keras.saving.load_model(tmp_path / "model.keras")

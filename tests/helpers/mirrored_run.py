@@ -1,4 +1,4 @@
-"""Run as `python tests/mirrored_run.py OUT.npz` with KERAS_BACKEND=tensorflow.
+"""Run as `python tests/helpers/mirrored_run.py OUT.npz` with KERAS_BACKEND=tensorflow.
 
 Splits the CPU into two logical devices, takes one SGD step with
 `tf.distribute.MirroredStrategy`, and replays that step on one device: each
@@ -17,7 +17,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from keras_sgm.backend.train_step import ReplicaSeedGenerator  # noqa: E402
 from tests.conftest import FIXTURE, small_model  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Writes the legacy-checkpoint fixture: `KERAS_BACKEND=... python tests/make_legacy_checkpoint.py`.
+"""Writes the legacy-checkpoint fixture: `KERAS_BACKEND=... python tests/helpers/make_legacy_checkpoint.py`.
 
 Run once per backend at commit 508dc24 (keras-sgm 0.1.0, before the sampler
 redesign), tensorflow first: the TensorFlow run trains a small conditional
@@ -15,10 +15,10 @@ import sys
 import keras
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from tests.conftest import FIXTURE, small_model  # noqa: E402
 
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = pathlib.Path(__file__).parents[1] / "data"
 CHECKPOINT = DATA / "legacy_checkpoint.keras"
 OUTPUTS = DATA / "legacy_checkpoint_outputs.npz"
 

@@ -1,4 +1,4 @@
-"""Run as `KERAS_BACKEND=... python tests/save_on_backend.py OUT_DIR`.
+"""Run as `KERAS_BACKEND=... python tests/helpers/save_on_backend.py OUT_DIR`.
 
 Trains a small score model for a few steps on the committed digits, saves it
 to OUT_DIR/model.keras and its scores on fixed inputs to OUT_DIR/scores.npy,
@@ -11,7 +11,7 @@ import sys
 import keras
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from tests.conftest import FIXTURE, small_model  # noqa: E402
 
 

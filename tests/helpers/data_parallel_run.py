@@ -1,4 +1,4 @@
-"""Run as `python tests/data_parallel_run.py OUT.npz` with KERAS_BACKEND=jax.
+"""Run as `python tests/helpers/data_parallel_run.py OUT.npz` with KERAS_BACKEND=jax.
 
 Forces two CPU devices, trains the same small model for a few steps with and
 without `keras.distribution.DataParallel`, and saves both losses and weights.
@@ -14,7 +14,7 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 from tests.conftest import FIXTURE, small_model  # noqa: E402
 
 
