@@ -26,6 +26,7 @@ import keras_sgm
 from keras_sgm.backend.compile import TORCH_COMPILE_MIN_STEPS, training_jit_compile
 from keras_sgm.models.latent import LATENT_UNET
 from keras_sgm.models.unet import DEFAULT_CHANNELS
+from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.samplers import edm_heun
 
 
@@ -66,7 +67,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="training steps per repeat")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="the recipe's by default")
     parser.add_argument("--sample-batch", type=int, default=64)
     parser.add_argument("--sample-steps", type=int, default=18)
     parser.add_argument("--mixed-precision", action="store_true", help="the mixed_bfloat16 policy")

@@ -33,9 +33,9 @@ import time
 import keras
 import numpy as np
 
+from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE
 from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_digits
-from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE
 from keras_sgm.models.saving import load_model
 from keras_sgm.recipes.architecture import architecture, score_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from keras_sgm.sampling.likelihood import bits_per_dim
-from tests.helpers.analytic import GaussianDataScore
 from tests.conftest import small_model, to_numpy
+from tests.helpers.analytic import GaussianDataScore
 
 
 def exact_bits_per_dim(model, x, eps=1e-5):

@@ -1,7 +1,6 @@
 """Killed runs resume, bad losses stop cleanly, and training is deterministic."""
 
 import csv
-import pathlib
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 
 from keras_sgm.cli import main
 from tests.conftest import FIXTURE, small_model, to_numpy
+
 
 def _train_command(output_dir, epochs, steps=40):
     # Pixel space: test_latent covers the resumes of a latent run's two stages.

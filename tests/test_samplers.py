@@ -12,8 +12,8 @@ from keras_sgm.sampling.samplers import (
     predictor_corrector,
     probability_flow_ode,
 )
-from tests.helpers.analytic import GaussianDataScore
 from tests.conftest import small_model, to_numpy
+from tests.helpers.analytic import GaussianDataScore
 
 FAST = {
     "euler": {"steps": 8},

@@ -3,8 +3,8 @@
 
 from keras_sgm.backend.train_step import BACKEND, run_stateless
 
-# torch.compile repays its compilation (30 to 90 s for the default network on
-# a 2-core CPU) only over long runs; 1,000 steps is about two MNIST epochs.
+# torch.compile repays its compilation, tens of seconds on a CPU, only over
+# long runs; 1,000 steps is about two MNIST epochs.
 TORCH_COMPILE_MIN_STEPS = 1000
 
 
@@ -12,12 +12,12 @@ def training_jit_compile(steps, patch_size=1):
     """The `jit_compile` of `model.compile` for a training run of `steps` steps.
 
     JAX and TensorFlow: Keras's `"auto"`, which compiles with XLA (on
-    TensorFlow only with a GPU: on a 2-core CPU XLA trained no faster). PyTorch:
+    TensorFlow only with a GPU: on a CPU XLA trained no faster). PyTorch:
     Keras's `"auto"` runs eagerly, but `torch.compile` (`True`) trains the
-    default network 1.4 to 1.8 times as fast on a 2-core CPU and 2.4 to 2.6
-    times as fast on an H200 GPU, after a compilation of 30 to 90 s. It is
-    chosen for runs of at least `TORCH_COMPILE_MIN_STEPS` steps, and not
-    for the `patch_size=2` network, which it slows by about 10 % on a CPU.
+    default network faster on CPUs and GPUs once it has compiled
+    (`docs/benchmarks.md`). It is chosen for runs of at least
+    `TORCH_COMPILE_MIN_STEPS` steps, and not for the `patch_size=2`
+    network, which it slows on a CPU.
 
     Args:
         steps: Training steps in the whole run.

@@ -12,8 +12,8 @@ def initializers_skipped():
 
     For loading a saved model, which overwrites every variable it builds. On
     JAX every initializer draw of a new shape is an XLA compilation of its
-    own: with 37 of them `load_pretrained()` took 9.2 s on a 2-core CPU, 0.6 s
-    without them. Variables whose initializer is not a Keras `Initializer`
+    own, which made loading the shipped model many times slower
+    (`docs/benchmarks.md`). Variables whose initializer is not a Keras `Initializer`
     (a seed generator's state) are created as usual. Not thread-safe: it
     swaps a method of `keras.Variable` while it runs.
     """

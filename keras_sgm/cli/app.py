@@ -55,9 +55,9 @@ class BackendCommand(click.Command):
 def _cache_jax_compilations():
     """On JAX, keeps compiled programs on disk, so that the next command reuses them.
 
-    XLA compiles the sampler's loop and the decoder anew in every process;
-    with the cache, `keras-sgm sample --num 64` took 4.6 to 4.9 s on a 2-core
-    CPU against 7.4 s for the first run. The folder is
+    XLA compiles the sampler's program anew in every process; with the
+    cache, the next `keras-sgm sample` skips that (`docs/benchmarks.md`).
+    The folder is
     `$JAX_COMPILATION_CACHE_DIR` where that is set, else `keras-sgm/jax` in
     the user's cache folder.
     """
@@ -88,9 +88,8 @@ main.command_class = BackendCommand
 def run():
     """The installed `keras-sgm` program: `main`, then an exit that skips the interpreter's teardown.
 
-    Tearing TensorFlow, JAX or PyTorch down object by object took 0.7 to
-    1.4 s after every command on a 2-core CPU, a sixth of
-    `keras-sgm sample --num 64`. Once a command has returned, its files are
+    Tearing TensorFlow, JAX or PyTorch down object by object takes a
+    noticeable share of a short command (`docs/benchmarks.md`). Once a command has returned, its files are
     closed and nothing is left to clean up, so the process flushes its
     streams and logs and leaves at once with the command's exit code. An
     uncaught exception still ends the usual way, with its traceback.

@@ -131,7 +131,7 @@ train_options = _stack(
     click.option("--label-dropout", type=FiniteFloat(min=0, max=1, max_open=True), default=DEFAULTS.label_dropout,
                  show_default=True, help="Share of images trained without their label (the unconditional path)."),
     click.option("--patch-size", type=click.IntRange(min=1, max=28), default=None,
-                 help="Fold PxP pixel patches into channels: 2 trains 2-3x faster at a higher loss "
+                 help="Fold PxP pixel patches into channels: 2 trains faster at a higher loss "
                       "(default: that of the resumed run or --init-weights, else 1)."),
     click.option("--channels", type=Channels(), default=None,
                  help="Channels per U-Net level, finest first (default: that of the resumed run or "

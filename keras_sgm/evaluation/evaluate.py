@@ -3,8 +3,8 @@
 import numpy as np
 
 from keras_sgm.data.images import unit_floats
-from keras_sgm.evaluation import metrics
 from keras_sgm.diffusion.guidance import resolve_guidance
+from keras_sgm.evaluation import metrics
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.sampling.inpainting import inpaint
 from keras_sgm.sampling.likelihood import bits_per_dim

@@ -21,8 +21,8 @@ from keras import layers, ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
 from keras_sgm.data.images import unit_floats
-from keras_sgm.models.fitting import ImageFitting
 from keras_sgm.models.blocks import num_groups
+from keras_sgm.models.fitting import ImageFitting
 
 DEFAULT_CHANNELS = (16, 32, 64)
 

@@ -9,7 +9,7 @@ import pathlib
 PRETRAINED = pathlib.Path(__file__).parents[1] / "weights" / "mnist_score_model.keras"
 
 REPRODUCE = (
-    "KERAS_BACKEND=tensorflow python examples/mnist.py --epochs 48 --autoencoder-epochs 4 "
+    "KERAS_BACKEND=tensorflow keras-sgm train --epochs 48 --autoencoder-epochs 4 "
     "--output-dir runs/mnist-v7 && "
     "python scripts/export_pretrained.py runs/mnist-v7/model.keras"
 )
@@ -18,25 +18,18 @@ REPRODUCE = (
 The shipped version 7 is the main job's recipe (latent diffusion: an
 autoencoder, here trained for 4 epochs where the main job now trains 2, then
 the residual latent U-Net, Adam 2e-3 with warm-up and cosine decay, EMA
-0.9995, label dropout 0.1) run for 48 epochs instead of 14, with TensorFlow
-(the fastest backend on a CPU): 61 minutes on a 2-core CPU, with tests
-sharing it for a third of the run. Versions 1 to 6
-were the tutorial's pixel-space network: version 6 (commit 1e06e6f, whose
-`REPRODUCE` gives its commands) fine-tuned 5, 4, 3 and 2 in turn, and
-version 2 fine-tuned version 1, 16 epochs of the main job with JAX, for
-about five CPU-hours in all.
+0.9995, label dropout 0.1) run for 48 epochs instead of 14, with TensorFlow,
+the fastest backend on a CPU. Versions 1 to 6 were the tutorial's
+pixel-space network (`CHANGELOG.md`; commit 1e06e6f's `REPRODUCE` gives
+their commands).
 """
 
 
 DEFAULT_RECONSTRUCTION_GUIDANCE = 25.0
-"""Reconstruction guidance weight of `inpaint`. With version 2 of the shipped
-model and 100 steps, completions of test digits from their top half kept the
-true label 64 % of the time with replacement alone, 74 % at 1, 82 % at 4, 88 %
-at 10, 92 % at 25 and 92 % at 60 (200 digits); at 60 grey blotches appear in
-the background, so 25 is the default. The shipped version 6: 63 % alone, 92 %
-at 25 (1,000 digits). Version 7, a latent model, inpaints through the guidance
-alone and keeps fewer (64 test digits, 40 steps): 55 % at 1, 73 % at 25, 69 %
-at 100, 72 % at 400."""
+"""Reconstruction guidance weight of `inpaint`: the share of completions that
+keep the true label grew with the weight up to 25 and no further, and larger
+weights leave grey blotches in the background (the sweep:
+`docs/benchmarks.md`, "Inpainting")."""
 
 
 def load_pretrained():

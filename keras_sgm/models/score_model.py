@@ -7,7 +7,12 @@ from keras import ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
 from keras_sgm.data import validation
-from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE, GuidedScore, guidance_conditioning, guide
+from keras_sgm.diffusion.guidance import (
+    DEFAULT_GUIDANCE,
+    GuidedScore,
+    guidance_conditioning,
+    guide,
+)
 from keras_sgm.diffusion.loss import DenoisingScoreMatching
 from keras_sgm.diffusion.preconditioning import Preconditioning
 from keras_sgm.diffusion.protocol import ProgramCache

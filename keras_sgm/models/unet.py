@@ -3,7 +3,13 @@
 import keras
 from keras import layers
 
-from keras_sgm.models.blocks import add_noise_bias, conv3x3, normalize, residual_block, self_attention
+from keras_sgm.models.blocks import (
+    add_noise_bias,
+    conv3x3,
+    normalize,
+    residual_block,
+    self_attention,
+)
 from keras_sgm.models.layers import DepthToSpace, GaussianFourierFeatures, SpaceToDepth
 
 DEFAULT_CHANNELS = (32, 64, 128, 256)

@@ -5,7 +5,6 @@ for `--help` at once.
 """
 
 import dataclasses
-from typing import Optional, Union
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,24 +62,24 @@ class TrainingConfig:
 
     output_dir: str = "runs/mnist"
     data: str = "mnist"
-    data_dir: Optional[str] = None
+    data_dir: str | None = None
     epochs: int = 14
     batch_size: int = 128
-    steps_per_epoch: Optional[int] = None
+    steps_per_epoch: int | None = None
     learning_rate: float = 2e-3
     ema_decay: float = 0.9995
     label_dropout: float = 0.1
-    latent: Optional[bool] = None
-    autoencoder: Optional[str] = None
+    latent: bool | None = None
+    autoencoder: str | None = None
     autoencoder_epochs: int = 2
-    patch_size: Optional[int] = None
-    channels: Optional[tuple] = None
-    blocks_per_level: Optional[int] = None
-    attention: Optional[bool] = None
-    dropout: Optional[float] = None
+    patch_size: int | None = None
+    channels: tuple | None = None
+    blocks_per_level: int | None = None
+    attention: bool | None = None
+    dropout: float | None = None
     mixed_precision: bool = False
-    init_weights: Optional[str] = None
-    jit_compile: Union[str, bool] = "auto"
+    init_weights: str | None = None
+    jit_compile: str | bool = "auto"
     num_samples: int = 64
     seed: int = 0
     verbose: int = 1
