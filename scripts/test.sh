@@ -8,6 +8,7 @@ python -m pip install -q "torch==2.13.0" -e ".[all,test]"
 status=0
 for backend in tensorflow jax torch; do
     echo "=== KERAS_BACKEND=$backend ==="
-    KERAS_BACKEND=$backend python -m pytest -q "$@" || status=1
+    # One worker per core, each taking whole files, so that module fixtures are built once.
+    KERAS_BACKEND=$backend python -m pytest -q --numprocesses auto --dist loadfile "$@" || status=1
 done
 exit $status

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_sgm.cli import main
-from keras_sgm.cli.options import Channels, Digit, FiniteFloat
+from keras_sgm.cli.options import Channels, DataSource, Digit, FiniteFloat
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}
@@ -53,6 +53,9 @@ def _hostile_values(param):
     if isinstance(kind, Channels):
         return st.one_of(st.sampled_from(["0", "8,0", "-8", "8,,16", "4097", "", "8;16"]),
                          _text_except(set()).filter(lambda s: _refused(kind, s)))
+    if isinstance(kind, DataSource):  # mnist or an existing .npz
+        return st.one_of(st.sampled_from(["missing.npz", "a_folder", "garbage.bin", "", "MNIST", "a_folder.npz"]),
+                         _text_except({"mnist"}).filter(lambda s: _refused(kind, s)))
     if isinstance(kind, Digit):
         return _text_except({"all", *map(str, range(10))}).filter(lambda s: not s.strip().isdigit() or int(s) > 9)
     if isinstance(kind, click.Path):

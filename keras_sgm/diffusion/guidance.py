@@ -27,6 +27,34 @@ def guide(conditional, unconditional, scale):
     return unconditional + scale * (conditional - unconditional)
 
 
+def label_input(labels, batch_size, num_classes):
+    """`labels` as a network's int32 `(batch_size,)` input; None is the "no label" token.
+
+    Args:
+        labels: None, one int for the whole batch, or one per image.
+        batch_size: Number of images.
+        num_classes: The network's classes; label `num_classes` is "no
+            label". None for an unconditional network.
+
+    Returns:
+        A tensor for the network's `labels` input, or None for an
+        unconditional network.
+    """
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(
+                "this model is unconditional: it takes no labels. Train a model "
+                "with `num_classes` to sample given digits."
+            )
+        return None
+    if labels is None:
+        return ops.full((batch_size,), num_classes, dtype="int32")
+    labels = ops.cast(ops.convert_to_tensor(labels), "int32")
+    if len(ops.shape(labels)) == 0:
+        return ops.full((batch_size,), labels, dtype="int32")
+    return labels
+
+
 def guidance_conditioning(labels, guidance):
     """The conditioning keywords of a denoiser call with `labels` and a guidance scale.
 

@@ -51,3 +51,38 @@ class ImageFitting(TrainStep):
             variable.assign(store[f"{index}"])
         if _SEED_STATE in store.keys():  # absent from checkpoints of keras-sgm 0.1
             self.seed_generator.state.assign(store[_SEED_STATE])
+
+
+class CheckedImageFit:
+    """A mixin of a `keras.Model` with `image_shape` and `num_classes`: `fit`
+    and `evaluate` check their images and labels first, with a `ValueError`
+    that names the problem, before any training step runs."""
+
+    def fit(self, x=None, y=None, validation_data=None, **kwargs):
+        """`keras.Model.fit`, after checking that the images suit the model.
+
+        `x` may be an array of images, float in [0, 1] or uint8 0..255, or a
+        batched `tf.data.Dataset` of images or of `(image, label)` pairs; `y`
+        holds the labels of an array `x`. A conditional model learns from the
+        labels, an unconditional one ignores them. Bad images raise a
+        `ValueError` before training.
+        """
+        self.check_images(x, "x")
+        if y is not None:
+            self.check_labels(y, "`y`")
+        if validation_data is not None:
+            self.check_images(validation.image_batch(validation_data), "validation_data")
+        return super().fit(x, y, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs):
+        self.check_images(x, "x")
+        return super().evaluate(x, y, **kwargs)
+
+    def check_images(self, data, argument):
+        """Raises a `ValueError` naming the problem if `data` cannot train this model
+        (see `keras_sgm.validation.check_images`)."""
+        validation.check_images(data, self.image_shape, argument, self.num_classes)
+
+    def check_labels(self, labels, argument):
+        """Raises a `ValueError` unless `labels` are integers in 0..num_classes - 1."""
+        validation.check_labels(labels, self.num_classes, argument)

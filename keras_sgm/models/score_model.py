@@ -6,25 +6,26 @@ import keras
 from keras import ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
-from keras_sgm.data import validation
 from keras_sgm.diffusion.guidance import (
     DEFAULT_GUIDANCE,
     GuidedScore,
     guidance_conditioning,
     guide,
+    label_input,
 )
 from keras_sgm.diffusion.loss import DenoisingScoreMatching
 from keras_sgm.diffusion.preconditioning import Preconditioning
 from keras_sgm.diffusion.protocol import ProgramCache
 from keras_sgm.diffusion.schedules import VESchedule
-from keras_sgm.models.fitting import ImageFitting
-from keras_sgm.models.unet import build_unet
+from keras_sgm.models.ema import average_copy, update_average
+from keras_sgm.models.fitting import CheckedImageFit, ImageFitting
+from keras_sgm.models.unet import build_unet, network_classes
 
 _TRACED_INTO_PROGRAMS = ("network", "ema_network", "schedule", "preconditioning")
 
 
 @keras.saving.register_keras_serializable(package="keras_sgm")
-class ScoreModel(ImageFitting, keras.Model):
+class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
     """A score-based generative model trained by denoising score matching.
 
     `fit` draws a noise level `sigma` and `z ~ N(0, I)` for every image and
@@ -110,7 +111,7 @@ class ScoreModel(ImageFitting, keras.Model):
         if network is None:
             network = build_unet(image_shape, num_classes=num_classes)
         self.network = network
-        self.num_classes = _network_classes(network, num_classes)
+        self.num_classes = network_classes(network, num_classes)
         self.preconditioning = Preconditioning(parameterization, sigma_data)
         self.objective = DenoisingScoreMatching(
             eps, noise_distribution, log_sigma_mean, log_sigma_std, label_dropout, self.num_classes
@@ -120,11 +121,7 @@ class ScoreModel(ImageFitting, keras.Model):
         self.default_guidance = float(default_guidance)
         self.seed = seed
         self.seed_generator = ReplicaSeedGenerator(seed)
-        self.ema_network = None
-        if ema_decay > 0.0:
-            self.ema_network = keras.models.clone_model(self.network)
-            self.ema_network.set_weights(self.network.get_weights())
-            self.ema_network.trainable = False
+        self.ema_network = average_copy(self.network) if ema_decay > 0.0 else None
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.sampling_programs = ProgramCache()
         self.built = True
@@ -167,29 +164,8 @@ class ScoreModel(ImageFitting, keras.Model):
         super().__setattr__(name, value)
 
     def labels_for(self, labels, batch_size):
-        """`labels` as an int32 `(batch_size,)` tensor; None means "no label".
-
-        Args:
-            labels: None, one int for the whole batch, or one per image.
-            batch_size: Number of images.
-
-        Returns:
-            A tensor for the network's `labels` input, or None for an
-            unconditional network.
-        """
-        if self.num_classes is None:
-            if labels is not None:
-                raise ValueError(
-                    "this model is unconditional: it takes no labels. Train a model "
-                    "with `num_classes` to sample given digits."
-                )
-            return None
-        if labels is None:
-            return ops.full((batch_size,), self.num_classes, dtype="int32")
-        labels = ops.cast(ops.convert_to_tensor(labels), "int32")
-        if len(ops.shape(labels)) == 0:
-            return ops.full((batch_size,), labels, dtype="int32")
-        return labels
+        """`labels` as the network's int32 `(batch_size,)` input (see `label_input`)."""
+        return label_input(labels, batch_size, self.num_classes)
 
     def denoise(self, x, sigma, labels=None, guidance=None, network=None, training=False):
         """The denoised images `D(x, sigma)`, EDM's interface: what the samplers and the loss call.
@@ -282,47 +258,9 @@ class ScoreModel(ImageFitting, keras.Model):
         return self.objective(denoise, self.schedule, images, labels, self.seed_generator)
 
     def update_ema(self):
-        """Moves the EMA weights towards the current weights.
-
-        The decay ramps up as `min(ema_decay, (1 + n) / (10 + n))` over the
-        first steps `n`, so that short runs are not dominated by the random
-        initial weights.
-        """
-        if self.ema_network is None:
-            return
-        steps = ops.cast(self.optimizer.iterations, "float32")
-        decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
-        for average, weight in zip(self.ema_network.weights, self.network.weights):
-            average.assign(decay * average + (1.0 - decay) * weight)
-
-    def fit(self, x=None, y=None, validation_data=None, **kwargs):
-        """`keras.Model.fit`, after checking that the images suit the model.
-
-        `x` may be an array of images, float in [0, 1] or uint8 0..255, or a
-        batched `tf.data.Dataset` of images or of `(image, label)` pairs; `y`
-        holds the labels of an array `x`. A conditional model learns from the
-        labels, an unconditional one ignores them. Bad images raise a
-        `ValueError` before training.
-        """
-        self.check_images(x, "x")
-        if y is not None:
-            self.check_labels(y, "`y`")
-        if validation_data is not None:
-            self.check_images(validation.image_batch(validation_data), "validation_data")
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
-
-    def evaluate(self, x=None, y=None, **kwargs):
-        self.check_images(x, "x")
-        return super().evaluate(x, y, **kwargs)
-
-    def check_images(self, data, argument):
-        """Raises a `ValueError` naming the problem if `data` cannot train this model
-        (see `keras_sgm.validation.check_images`)."""
-        validation.check_images(data, self.image_shape, argument, self.num_classes)
-
-    def check_labels(self, labels, argument):
-        """Raises a `ValueError` unless `labels` are integers in 0..num_classes - 1."""
-        validation.check_labels(labels, self.num_classes, argument)
+        """Moves the EMA weights towards the current weights (see `update_average`)."""
+        if self.ema_network is not None:
+            update_average(self.ema_network, self.network, self.ema_decay, self.optimizer.iterations)
 
     # Serialisation.
 
@@ -351,22 +289,3 @@ class ScoreModel(ImageFitting, keras.Model):
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
-
-
-def _network_classes(network, num_classes):
-    """The number of classes a network is conditioned on, or None."""
-    if len(network.inputs) < 3:
-        if num_classes is not None:
-            raise ValueError(
-                f"num_classes={num_classes} was given but the network has no labels "
-                f"input; build it with `build_unet(..., num_classes={num_classes})`."
-            )
-        return None
-    if num_classes is None:
-        try:
-            num_classes = network.get_layer("label_embedding").input_dim - 1
-        except ValueError:
-            raise ValueError(
-                "the network takes labels: pass `num_classes` to ScoreModel."
-            ) from None
-    return int(num_classes)

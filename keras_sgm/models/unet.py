@@ -274,3 +274,28 @@ def unet_arguments(network):
         "attention": any(isinstance(layer, layers.MultiHeadAttention) for layer in network.layers),
         "dropout": 0.0 if dropout is None else dropout.rate,
     }
+
+
+def network_classes(network, num_classes=None):
+    """The number of classes a network is conditioned on (its `labels` input), or None.
+
+    Args:
+        network: A U-Net, with inputs `[images, times]` or `[images, times, labels]`.
+        num_classes: The number given by the user, checked against the
+            network; None reads it from the `label_embedding` layer.
+    """
+    if len(network.inputs) < 3:
+        if num_classes is not None:
+            raise ValueError(
+                f"num_classes={num_classes} was given but the network has no labels "
+                f"input; build it with `build_unet(..., num_classes={num_classes})`."
+            )
+        return None
+    if num_classes is None:
+        try:
+            num_classes = network.get_layer("label_embedding").input_dim - 1
+        except ValueError:
+            raise ValueError(
+                "the network takes labels: pass `num_classes` to ScoreModel."
+            ) from None
+    return int(num_classes)
