@@ -20,6 +20,8 @@ from keras_sgm.models.presets import (
     PRETRAINED,
 )
 from keras_sgm.recipes.checkpoints import start_from
+from keras_sgm.sampling.inpainting import inpaint
+from keras_sgm.sampling.masks import half_mask
 from keras_sgm.sampling.sample import sample
 from tests.conftest import small_model, to_numpy
 
@@ -69,25 +71,40 @@ def test_every_requested_digit_is_drawn(pretrained):
     assert min(per_digit) >= 0.95, per_digit
 
 
-def test_reconstruction_guidance_completes_digits_that_keep_their_label(pretrained, test_digits):
+def test_inpainted_digits_keep_their_label(pretrained, test_digits):
     # The shipped latent model inpaints through the guidance alone (it has no pixels to
-    # replace): the default weight must bring the true digit back far more often than a
-    # weak one. (Version 6, in pixel space, kept 92 % of 1,000; version 7 keeps about 73 %.)
+    # replace), which brings the true digit back in about 73 % of completions of the top half
+    # (docs/benchmarks.md); the test below checks the guidance's pull itself.
     images, labels = test_digits[0][:64], test_digits[1][:64]
-    guided, weak = (
-        inpainting_accuracy(pretrained, images, labels, keep="top", steps=40, reconstruction_guidance=weight)
-        for weight in (DEFAULT_RECONSTRUCTION_GUIDANCE, 1.0)
-    )
-    assert guided["accuracy"] >= 0.65
-    assert guided["accuracy"] >= weak["accuracy"] + 0.1
+    report = inpainting_accuracy(pretrained, images, labels, keep="top", steps=40)
+    assert report["accuracy"] >= 0.65
+
+
+def test_reconstruction_guidance_draws_what_the_model_makes_of_the_known_half_to_it(pretrained, test_digits):
+    # A latent model has no pixels to replace: only the guidance, through the decoder, ties
+    # the model's own output (before the known pixels are pasted back) to the known half.
+    known = test_digits[0][:8] / 255.0
+    mask = half_mask((28, 28, 1), "top")
+
+    def known_half_error(weight):
+        raw, _ = inpaint(pretrained, known, mask, steps=20, reconstruction_guidance=weight, keep_known=False,
+                         seed=0)
+        return float(np.mean((raw[:, :14] - known[:, :14]) ** 2))
+
+    assert known_half_error(DEFAULT_RECONSTRUCTION_GUIDANCE) < 0.6 * known_half_error(1e-3)
 
 
 def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["sample", "--digit", "all", "--out", "grid.png", "--no-progress"])
+    result = CliRunner().invoke(main, ["sample", "--digit", "all", "--out", "grid.png", "--npz", "raw.npz",
+                                       "--no-progress"])
     assert result.exit_code == 0, result.output
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     assert grid.shape == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))
+    # One row per digit, in order, each drawn as the digit it asks for.
+    raw = np.load(tmp_path / "raw.npz")
+    np.testing.assert_array_equal(raw["labels"], np.repeat(np.arange(10), 10))
+    assert np.mean(metrics.classify(raw["images"])[1].argmax(axis=1) == raw["labels"]) >= 0.9
 
 
 def test_fine_tuning_starts_from_the_shipped_weights(pretrained):

@@ -14,8 +14,10 @@ from click.testing import CliRunner
 from keras_sgm.cli import main
 from tests.conftest import FIXTURE, small_model, to_numpy
 
+STEPS = 20
 
-def _train_command(output_dir, epochs, steps=40):
+
+def _train_command(output_dir, epochs, steps=STEPS):
     # Pixel space: test_latent covers the resumes of a latent run's two stages.
     return [sys.executable, "-m", "keras_sgm.cli", "train", "--pixel", "--data", str(FIXTURE), "--epochs", str(epochs),
             "--batch-size", "8", "--steps-per-epoch", str(steps), "--channels", "8,16,32",
@@ -48,7 +50,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_and_finishes(tmp_path):
     epochs = [epoch for epoch, _ in _history(killed)]
     assert epochs == [0, 1, 2], epochs  # every epoch once: none lost, none redone
     model = keras.saving.load_model(killed / "model.keras")
-    assert int(to_numpy(model.optimizer.iterations)) == 3 * 40
+    assert int(to_numpy(model.optimizer.iterations)) == 3 * STEPS
 
     reference = subprocess.run(_train_command(uninterrupted, 3), capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-2000:]

@@ -9,5 +9,8 @@ __getattr__ = lazy_exports(globals(), {
     "resume_from": "keras_sgm.recipes.checkpoints",
     "save_atomically": "keras_sgm.recipes.checkpoints",
     "start_from": "keras_sgm.recipes.checkpoints",
+    "DEFAULTS": "keras_sgm.recipes.config",
+    "TrainingConfig": "keras_sgm.recipes.config",
+    "train": "keras_sgm.recipes.training",
     "train_mnist": "keras_sgm.recipes.training",
 })

@@ -74,7 +74,7 @@ class SamplerTrace:
             step: A step function (see the module docstring).
             x: The starting batch.
             grid: The times or noise levels, in the order the loop visits
-                them, as a tensor of static length.
+                them, as a tensor.
             **settings: Passed on to every step.
 
         Returns:
@@ -90,7 +90,8 @@ class SamplerTrace:
             x, out = step(self.model, self.normal, x, ops.take(grid, i), ops.take(grid, i + 1), **settings)
             return x, out, state.value
 
-        _, out, seed_state = ops.fori_loop(0, int(ops.shape(grid)[0]) - 1, body, (x, x, state.value))
+        # The grid's length is symbolic where TensorFlow generalised the program over step counts.
+        _, out, seed_state = ops.fori_loop(0, ops.shape(grid)[0] - 1, body, (x, x, state.value))
         state.assign(seed_state)
         return out
 
