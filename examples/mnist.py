@@ -43,6 +43,7 @@ import numpy as np
 
 import keras_sgm
 from keras_sgm.backend.compile import training_jit_compile
+from keras_sgm.data.datasets import npz_source
 from keras_sgm.data.images import save_grid
 from keras_sgm.models.latent import LATENT_UNET
 from keras_sgm.recipes.autoencoder_stage import calibration_images
@@ -66,11 +67,28 @@ The recipe's defaults live in one place, `TrainingConfig`, which `keras-sgm trai
 reads too; a few of them can be changed here from the command line.
 """
 
+
+
+def positive_int(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return int(text)
+
+
+def data_source(text):
+    try:
+        npz_source(text)  # mnist, or an .npz file that exists
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 parser = argparse.ArgumentParser(description="Latent diffusion of MNIST digits.")
-parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="epochs of the score model")
-parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
-parser.add_argument("--steps-per-epoch", type=int, default=None, help="cap, for quick runs")
-parser.add_argument("--data", default=DEFAULTS.data, help="mnist (TFDS) or an .npz file with x_train, y_train")
+parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs, help="epochs of the score model")
+parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
+parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap, for quick runs")
+parser.add_argument("--data", type=data_source, default=DEFAULTS.data,
+                    help="mnist (TFDS) or an .npz file with x_train, y_train")
 parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
 config = dataclasses.replace(DEFAULTS, **vars(parser.parse_args()), verbose=2)
 output_dir = pathlib.Path(config.output_dir)
