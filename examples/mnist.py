@@ -68,7 +68,6 @@ reads too; a few of them can be changed here from the command line.
 """
 
 
-
 def positive_int(text):
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
