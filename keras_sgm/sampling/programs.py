@@ -48,7 +48,8 @@ class ConditionedScore:
 
 
 class SamplerTrace:
-    """What a sampler program sees while it is traced: the model, the noise and the loop.
+    """What a sampler program sees while it is traced (and the adaptive solvers eagerly): the
+    model, the noise and the loop.
 
     Args:
         model: The `ConditionedScore` of the call.
@@ -125,6 +126,7 @@ class SamplingRun:
         self.noise.state.assign(ops.convert_to_tensor([seed, 0], self.noise.state.dtype))
         self.conditioning = score_function.conditioning(self.shape[0])
         self.variables = [*score_function.state_variables, self.noise.state]
+        self._eager = SamplerTrace(ConditionedScore(score_function, self.conditioning), self.shape, self.noise)
         self.total_steps = total_steps
         self._bar = keras.utils.Progbar(total_steps, unit_name="step") if progress else None
         self._done = 0
@@ -150,8 +152,7 @@ class SamplingRun:
         key = (program, self.shape, tuple(sorted(constants.items())))
         if key not in self.cache.programs:
             self.cache.programs[key] = self.compile(self._traced(program, constants))
-        inputs = {name: ops.cast(ops.convert_to_tensor(np.asarray(value, "float32")), "float32")
-                  for name, value in inputs.items()}
+        inputs = {name: ops.convert_to_tensor(np.asarray(value, "float32")) for name, value in inputs.items()}
         images = self.cache.programs[key](self.conditioning, inputs)
         self.advance(self.total_steps or 0)
         return ops.convert_to_numpy(images)
@@ -166,19 +167,20 @@ class SamplingRun:
 
         return run
 
-    # What the adaptive solvers, whose step count is not known in advance, use instead of `generate`.
+    # What the adaptive solvers, whose step count is not known in advance, use instead of
+    # `generate`: the same draws and conditioning as a program's, run eagerly.
 
     def normal(self):
         """Standard normal noise of the batch's shape."""
-        return keras.random.normal(self.shape, seed=self.noise)
+        return self._eager.normal()
 
     def prior(self):
         """A draw from the prior `N(0, sigma_max^2 I)`."""
-        return self.normal() * self.score_function.schedule.prior_std()
+        return self._eager.prior()
 
     def conditioned(self):
         """The score with this call's conditioning."""
-        return ConditionedScore(self.score_function, self.conditioning)
+        return self._eager.model
 
     def compile(self, fn):
         """`fn(*tensors)` compiled with the model's variables and the noise, not cached."""
