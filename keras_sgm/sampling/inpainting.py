@@ -73,7 +73,8 @@ def _inpainting_step(model, normal, x, t, t_next, known, mask, weight, resample,
 def _inpainting(trace, times, known, mask, weight, resample, reconstruct, replace):
     x = trace.prior()
     if replace:
-        x = _keep_known(x, known + trace.model.schedule.prior_std() * trace.normal(), mask)
+        # The known pixels as a draw of the prior's noise level around them.
+        x = _keep_known(x, known + trace.prior(), mask)
     x = trace.loop(_inpainting_step, x, times, known=known, mask=mask, weight=weight,
                    resample=resample, reconstruct=reconstruct, replace=replace)
     return trace.decode(x)
