@@ -43,6 +43,7 @@ import numpy as np
 
 import keras_sgm
 from keras_sgm.backend.compile import training_jit_compile
+from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES, data_parallel
 from keras_sgm.data.datasets import npz_source
 from keras_sgm.data.images import save_grid
 from keras_sgm.models.latent import LATENT_UNET
@@ -89,16 +90,33 @@ parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="
 parser.add_argument("--data", type=data_source, default=DEFAULTS.data,
                     help="mnist (TFDS) or an .npz file with x_train, y_train")
 parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
+parser.add_argument("--distribute", choices=DISTRIBUTE_CHOICES, default=DEFAULTS.distribute,
+                    help="data parallelism over the local devices (auto: JAX splits the CPU into replicas)")
 config = dataclasses.replace(DEFAULTS, **vars(parser.parse_args()), verbose=2)
 output_dir = pathlib.Path(config.output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 keras.utils.set_random_seed(config.seed)
 
 """
+## Every core, every device
+
+Data parallelism splits each batch over the devices: every replica computes the
+loss of its share, with its own noise, and the gradients are averaged. On JAX it
+is `keras.distribution.DataParallel`, which also pays on a CPU: XLA leaves cores
+idle on the small maps of a latent U-Net, so the CPU is split into a few host
+devices that run side by side. On TensorFlow it is `MirroredStrategy`
+(`--distribute on`). It must be chosen before anything touches a device, and the
+models are built, trained and sampled inside its scope.
+"""
+
+parallel = data_parallel(config.distribute, config.batch_size)
+print(f"training on {parallel.describe()}")
+
+"""
 ## The data
 
-Batches of uint8 digits and their labels, as a `tf.data` pipeline (or arrays, from
-an `.npz`) that feeds `fit` on every backend. The model scales the pixels to
+Batches of uint8 digits and their labels, as a `tf.data` pipeline (from TFDS or an
+`.npz`) that feeds `fit` on every backend. The model scales the pixels to
 [0, 1] itself.
 """
 
@@ -116,13 +134,14 @@ temporary file, so a kill never leaves half a file, and `resume_from` picks a ru
 up where it stopped.
 """
 
-autoencoder_path = output_dir / "autoencoder.keras"
-autoencoder = keras_sgm.Autoencoder((28, 28, 1), latent_channels=4, seed=config.seed)
-autoencoder.compile(optimizer=default_optimizer(1e-3, config.autoencoder_epochs * steps))
-autoencoder.fit(**fit_data, epochs=config.autoencoder_epochs, verbose=config.verbose,
-                initial_epoch=resume_from(autoencoder, autoencoder_path, steps),
-                callbacks=[StopOnNonFiniteLoss(autoencoder_path), CalibrateLatents(calibration_images(fit_data)),
-                           AtomicCheckpoint(autoencoder_path)])
+with parallel.scope():
+    autoencoder_path = output_dir / "autoencoder.keras"
+    autoencoder = keras_sgm.Autoencoder((28, 28, 1), latent_channels=4, seed=config.seed)
+    autoencoder.compile(optimizer=default_optimizer(1e-3, config.autoencoder_epochs * steps))
+    autoencoder.fit(**fit_data, epochs=config.autoencoder_epochs, verbose=config.verbose,
+                    initial_epoch=resume_from(autoencoder, autoencoder_path, steps),
+                    callbacks=[StopOnNonFiniteLoss(autoencoder_path), CalibrateLatents(calibration_images(fit_data)),
+                               AtomicCheckpoint(autoencoder_path)])
 
 """
 ## The score model
@@ -142,13 +161,14 @@ exponential moving average (EMA) of the weights, which samples better than the
 weights themselves.
 """
 
-keras.utils.set_random_seed(config.seed)  # the same weights however long the autoencoder trained
-network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=10, **LATENT_UNET)
-model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=config.label_dropout,
-                                   ema_decay=config.ema_decay, seed=config.seed)
-total_steps = config.epochs * steps
-model.compile(optimizer=default_optimizer(config.learning_rate, total_steps),
-              jit_compile=training_jit_compile(total_steps))
+with parallel.scope():
+    keras.utils.set_random_seed(config.seed)  # the same weights however long the autoencoder trained
+    network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=10, **LATENT_UNET)
+    model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=config.label_dropout,
+                                       ema_decay=config.ema_decay, seed=config.seed)
+    total_steps = config.epochs * steps
+    model.compile(optimizer=default_optimizer(config.learning_rate, total_steps),
+                  jit_compile=training_jit_compile(total_steps))
 
 """
 ## Training
@@ -159,14 +179,15 @@ saved atomically after every epoch, the loss is logged, and a grid of samples sh
 the progress. The checkpoint of an interrupted run is loaded first.
 """
 
-checkpoint = output_dir / "model.keras"
-epochs_done = resume_from(model, checkpoint, steps)
-if epochs_done:
-    print(f"resuming from {checkpoint} after epoch {epochs_done}")
-model.fit(**fit_data, epochs=config.epochs, initial_epoch=epochs_done, verbose=config.verbose,
-          callbacks=[StopOnNonFiniteLoss(checkpoint), AtomicCheckpoint(checkpoint),
-                     keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
-                     SampleGrid(output_dir / "progress.png"), EpochTimer(steps * config.batch_size)])
+with parallel.scope():
+    checkpoint = output_dir / "model.keras"
+    epochs_done = resume_from(model, checkpoint, steps)
+    if epochs_done:
+        print(f"resuming from {checkpoint} after epoch {epochs_done}")
+    model.fit(**fit_data, epochs=config.epochs, initial_epoch=epochs_done, verbose=config.verbose,
+              callbacks=[StopOnNonFiniteLoss(checkpoint), AtomicCheckpoint(checkpoint),
+                         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
+                         SampleGrid(output_dir / "progress.png"), EpochTimer(steps * config.batch_size)])
 
 """
 ## Sampling
@@ -182,8 +203,9 @@ label, and extrapolates away from the unconditional answer:
 default `w = 2` gives clearer digits of the requested class.
 """
 
-images, nfe = edm_heun(model, 64, seed=config.seed)
-print(f"samples:    {save_grid(np.clip(images, 0, 1), output_dir / 'samples.png')} ({nfe} network evaluations)")
-digits = np.repeat(np.arange(10), 10)
-images, _ = edm_heun(model.guided(labels=digits, guidance=2.0), len(digits), seed=config.seed)
-print(f"by digit:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_digit.png', columns=10)}")
+with parallel.scope():
+    images, nfe = edm_heun(model, 64, seed=config.seed)
+    print(f"samples:    {save_grid(np.clip(images, 0, 1), output_dir / 'samples.png')} ({nfe} network evaluations)")
+    digits = np.repeat(np.arange(10), 10)
+    images, _ = edm_heun(model.guided(labels=digits, guidance=2.0), len(digits), seed=config.seed)
+    print(f"by digit:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_digit.png', columns=10)}")

@@ -4,6 +4,7 @@
 - `compile`: `compile_stateful` (one sampler program), `input_gradient` and
   `training_jit_compile` (which `jit_compile` trains fastest here);
 - `loading`: `initializers_skipped`, for loading saved models;
+- `distribution`: `data_parallel`, a run's devices and hosts;
 - `tensorflow`: TensorFlow imported without its start-up chatter.
 """
 
@@ -19,4 +20,6 @@ __getattr__ = lazy_exports(globals(), {
     "input_gradient": "keras_sgm.backend.compile",
     "training_jit_compile": "keras_sgm.backend.compile",
     "initializers_skipped": "keras_sgm.backend.loading",
+    "DataParallel": "keras_sgm.backend.distribution",
+    "data_parallel": "keras_sgm.backend.distribution",
 })

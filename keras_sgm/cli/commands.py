@@ -31,6 +31,7 @@ from keras_sgm.cli.options import (
     train_options,
 )
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
+from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.masks import HALVES, half_mask
 
 
@@ -45,7 +46,19 @@ def info():
     click.echo(f"keras      {keras.__version__}")
     click.echo(f"backend    {backend} (KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'unset')})")
     click.echo(f"{backend:<10} {_backend_version(backend)}")
+    click.echo(f"training   {_training_parallelism()}")
     click.echo(f"devices    {', '.join(_devices(backend))}")
+
+
+def _training_parallelism():
+    """What `train --distribute auto` does at the default batch, found the way `train` finds it."""
+    from keras_sgm.backend.distribution import DistributionError, data_parallel
+
+    try:
+        parallel = data_parallel("auto", DEFAULTS.batch_size)
+    except DistributionError as error:
+        return " ".join(str(error).split())
+    return f"--distribute auto at batch {DEFAULTS.batch_size}: {parallel.describe()}"
 
 
 def _backend_version(backend):
@@ -97,7 +110,7 @@ def train(**options):
         training.train(TrainingConfig(**options))
     except (DatasetUnavailableError, ValueError) as error:
         fail(" ".join(str(error).split()))
-    except NonFiniteLossError as error:
+    except (NonFiniteLossError, training.PeerLostError) as error:
         raise click.ClickException(str(error)) from None  # exit code 1: the run failed, not the input
 
 

@@ -7,6 +7,7 @@ import math
 
 import click
 
+from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES
 from keras_sgm.data.datasets import npz_source
 from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.names import SAMPLER_FUNCTIONS, SAMPLER_SUMMARIES
@@ -153,6 +154,14 @@ train_options = _stack(
                  help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
     click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.autoencoder_epochs,
                  show_default=True, help="Epochs of the autoencoder's training (--latent)."),
+    click.option("--distribute", type=click.Choice(DISTRIBUTE_CHOICES), default=DEFAULTS.distribute,
+                 show_default=True,
+                 help="Data parallelism. auto: JAX splits the batch over its devices (on a CPU, over "
+                      "replicas that fill the cores); on: every local device (JAX DataParallel, TensorFlow "
+                      "MirroredStrategy); off: one device. KERAS_DISTRIBUTION_* join several hosts "
+                      "(JAX; docs/scaling.md)."),
+    click.option("--num-samples", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.num_samples,
+                 show_default=True, help="Digits in the grid sampled at the end."),
     click.option("--verbose", type=click.IntRange(0, 2), default=DEFAULTS.verbose, show_default=True,
                  help="2: one line per epoch."),
 )

@@ -19,7 +19,7 @@ from keras_sgm.recipes.optimizer import default_optimizer
 
 
 def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3, autoencoder=None,
-                        latent_channels=4, seed=0, verbose=1, continued=None):
+                        latent_channels=4, seed=0, verbose=1, continued=None, write_dir=None):
     """The autoencoder of a latent run: loaded from `autoencoder`, else that of
     the `continued` model, else trained in `output_dir`.
 
@@ -41,6 +41,9 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
         continued: The model the run continues (see `continued_run`): a
             `LatentScoreModel`'s score network only knows its own
             autoencoder's latents, so that one is kept.
+        write_dir: Where the checkpoint and history are written, if not
+            `output_dir` (the other processes of a distributed run write to
+            a scratch folder).
 
     Returns:
         A calibrated `Autoencoder`.
@@ -60,22 +63,21 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     initial_epoch = resume_from(model, checkpoint, steps)
     if initial_epoch < epochs:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        write_dir = pathlib.Path(write_dir or output_dir)
+        write_dir.mkdir(parents=True, exist_ok=True)
         callbacks = [StopOnNonFiniteLoss(checkpoint), CalibrateLatents(calibration_images(fit_data)),
-                     AtomicCheckpoint(checkpoint),
-                     keras.callbacks.CSVLogger(str(output_dir / "autoencoder_history.csv"), append=True)]
+                     AtomicCheckpoint(write_dir / "autoencoder.keras"),
+                     keras.callbacks.CSVLogger(str(write_dir / "autoencoder_history.csv"), append=True)]
         model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
                   verbose=verbose)
     return model
 
 
 def calibration_images(fit_data, count=5000):
-    """Up to `count` training images from `fit` keyword arguments (arrays or a dataset)."""
-    if isinstance(fit_data["x"], np.ndarray):
-        return fit_data["x"][:count]
+    """Up to `count` training images from `fit` keyword arguments (see `mnist_training_data`)."""
     batches, total = [], 0
-    for images, _ in fit_data["x"]:
-        batches.append(np.asarray(images))
+    for batch in fit_data["x"]:
+        batches.append(np.asarray(batch[0] if isinstance(batch, tuple) else batch))
         total += len(batches[-1])
         if total >= count:
             break

@@ -49,6 +49,11 @@ class TrainingConfig:
         jit_compile: `model.compile`'s `jit_compile`; `"auto"` takes the
             fastest for the run's length on this backend (see
             `keras_sgm.backend.compile.training_jit_compile`).
+        distribute: Data parallelism: `"auto"` (JAX spreads the batch over
+            its devices, on a CPU over replicas that fill its cores; the other
+            backends use one device), `"on"` (every local device, on JAX and
+            TensorFlow) or `"off"`. Keras's `KERAS_DISTRIBUTION_*` variables
+            join several processes (JAX); see `docs/scaling.md`.
         num_samples: Samples in the grid drawn at the end.
         seed: Seed of the weights, the training noise and the samples.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
@@ -80,6 +85,7 @@ class TrainingConfig:
     mixed_precision: bool = False
     init_weights: str | None = None
     jit_compile: str | bool = "auto"
+    distribute: str = "auto"
     num_samples: int = 64
     seed: int = 0
     verbose: int = 1

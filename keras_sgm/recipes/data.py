@@ -2,16 +2,41 @@
 
 import numpy as np
 
-from keras_sgm.data.datasets import load_mnist, load_npz_images, npz_source
+from keras_sgm.data.datasets import (
+    batch_images,
+    load_mnist,
+    load_npz_images,
+    npz_source,
+)
+
+
+def _tensorflow():
+    import tensorflow as tf
+
+    return tf
+
+
+def _leave_cores_to_the_model(dataset):
+    """On JAX and PyTorch, one tf.data thread: it keeps up with the step (uint8 batches from a
+    cache) and leaves the other cores to the model (`docs/benchmarks.md`)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return dataset
+    options = _tensorflow().data.Options()
+    options.threading.private_threadpool_size = 1
+    return dataset.with_options(options)
 
 
 def mnist_training_data(batch_size, data="mnist", data_dir=None, steps_per_epoch=None, seed=0):
-    """MNIST training batches as `model.fit` keyword arguments.
+    """MNIST training batches as `model.fit` keyword arguments: one uint8 `tf.data` pipeline for
+    every source, which feeds `fit` on every backend and which Keras shards over the processes
+    of a distributed run.
 
     Args:
         batch_size: Images per batch.
         data: `"mnist"` (TFDS), or an `.npz` with `x_train` (and
-            `y_train`), fed as arrays without TensorFlow.
+            `y_train`).
         data_dir: The TFDS data directory (see `load_mnist`).
         steps_per_epoch: Cap on the steps per epoch (for quick runs).
         seed: Shuffle seed.
@@ -22,18 +47,13 @@ def mnist_training_data(batch_size, data="mnist", data_dir=None, steps_per_epoch
     npz = npz_source(data)
     if npz is not None:
         images, labels = load_npz_images(npz)
-        batches = len(images) // batch_size
+        slices = (images, labels) if np.all(labels >= 0) else images
+        train = batch_images(_tensorflow().data.Dataset.from_tensor_slices(slices), batch_size, seed=seed)
     else:
         train = load_mnist("train", batch_size, data_dir=data_dir, seed=seed)
-        batches = int(train.cardinality())
+    batches = int(train.cardinality())
     steps = min(batches, steps_per_epoch or batches)
     if steps < 1:
         raise ValueError(f"batch_size={batch_size} is larger than the training set; use a smaller batch.")
-    if npz is None:
-        # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
-        return {"x": train.repeat(), "steps_per_epoch": steps, "shuffle": False}, steps
-    # Whole batches keep one compiled shape.
-    fit_data = {"x": images[: steps * batch_size], "batch_size": batch_size, "shuffle": True}
-    if np.all(labels >= 0):
-        fit_data["y"] = labels[: steps * batch_size]
-    return fit_data, steps
+    # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
+    return {"x": _leave_cores_to_the_model(train.repeat()), "steps_per_epoch": steps, "shuffle": False}, steps

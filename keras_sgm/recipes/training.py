@@ -1,11 +1,14 @@
 """The recipe: train a score model with checkpoints and resuming, then sample."""
 
+import contextlib
 import pathlib
+import tempfile
 
 import keras
 import numpy as np
 
 from keras_sgm.backend.compile import training_jit_compile
+from keras_sgm.backend.distribution import data_parallel
 from keras_sgm.data.images import save_grid
 from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.unet import build_unet
@@ -16,7 +19,7 @@ from keras_sgm.recipes.architecture import (
     score_model,
 )
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
-from keras_sgm.recipes.callbacks import training_callbacks
+from keras_sgm.recipes.callbacks import NonFiniteLossError, training_callbacks
 from keras_sgm.recipes.checkpoints import continued_run, resume_or_start
 from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
 from keras_sgm.recipes.data import mnist_training_data
@@ -50,9 +53,31 @@ def train(config=DEFAULTS):
     >>> result["checkpoint"]
     PosixPath('runs/quick/model.keras')
     """
+    # The data's shuffle follows the global seed; set first, it is the same on every host
+    # (joining them would otherwise draw one).
+    keras.utils.set_random_seed(config.seed)
+    # Before anything touches a device: on JAX it may split the CPU and join other hosts.
+    parallel = data_parallel(config.distribute, config.batch_size)
+    with parallel.scope(), contextlib.ExitStack() as cleanup:
+        write_dir = pathlib.Path(config.output_dir)
+        if not parallel.is_chief:
+            # Process 0 alone writes to output_dir. The others run the very same steps, saves
+            # included (a save may wait on the other processes), into a folder thrown away after.
+            write_dir = pathlib.Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="keras-sgm-")))
+        return _train(config, parallel, write_dir)
+
+
+def _train(config, parallel, write_dir):
     output_dir = pathlib.Path(config.output_dir)
     checkpoint = output_dir / "model.keras"
-    batch_size, epochs, seed, verbose = config.batch_size, config.epochs, config.seed, config.verbose
+    batch_size, epochs, seed = config.batch_size, config.epochs, config.seed
+    verbose = config.verbose if parallel.is_chief else 0
+    if verbose and parallel.strategy is not None:
+        print(f"training on {parallel.describe()}")
+    if verbose and parallel.num_processes > 1:
+        # JAX notices a vanished process only at its next collective, or by its heartbeat (100 s).
+        print("if a process dies, the others stop within minutes; the same command on every host then resumes "
+              "from the last checkpoint")
     fit_data, steps = mnist_training_data(batch_size, config.data, config.data_dir, config.steps_per_epoch, seed)
 
     network_given = config.network_options()
@@ -62,7 +87,8 @@ def train(config=DEFAULTS):
         # Bad network options fail now, not after minutes of autoencoder training.
         build_unet(**architecture(continued, Autoencoder(MNIST_SHAPE), **network_given))
         autoencoder = prepare_autoencoder(output_dir, fit_data, steps, config.autoencoder_epochs,
-                                          autoencoder=autoencoder, seed=seed, verbose=verbose, continued=continued)
+                                          autoencoder=autoencoder, seed=seed, verbose=verbose, continued=continued,
+                                          write_dir=write_dir)
 
     keras.utils.set_random_seed(seed)
     network_options = architecture(continued, autoencoder, **network_given)
@@ -75,16 +101,17 @@ def train(config=DEFAULTS):
     initial_epoch = resume_or_start(model, checkpoint, config.init_weights, steps, verbose)
 
     # Only now that the data and the starting weights are known to be good.
-    output_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = training_callbacks(output_dir, steps * batch_size, verbose, seed=seed)
+    write_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = training_callbacks(write_dir, steps * batch_size, verbose, seed=seed)
     if initial_epoch < epochs:
-        model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
-                  verbose=verbose)
+        with peers_lost_message(parallel, checkpoint):
+            model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+                      verbose=verbose)
 
     images, nfe, sample_seconds = sample(model, config.num_samples, seed=seed, progress=verbose == 1)
-    grid = save_grid(images, output_dir / "samples.png")
+    grid = save_grid(images, write_dir / "samples.png")
     by_digit, _, _ = sample(model, 100, labels=np.repeat(np.arange(10), 10), seed=seed)
-    digit_grid = save_grid(by_digit, output_dir / "samples_by_digit.png", columns=10)
+    digit_grid = save_grid(by_digit, write_dir / "samples_by_digit.png", columns=10)
     timer = callbacks[-1]
     if verbose:
         if timer.seconds:
@@ -99,6 +126,28 @@ def train(config=DEFAULTS):
         "epoch_seconds": timer.seconds,
         "sample_seconds": sample_seconds,
     }
+
+
+class PeerLostError(RuntimeError):
+    """A process of a distributed run failed or vanished, so the job stopped."""
+
+
+@contextlib.contextmanager
+def peers_lost_message(parallel, checkpoint):
+    """Turns the failure of a distributed step into one message that says what was kept and how to resume."""
+    try:
+        yield
+    except (KeyboardInterrupt, NonFiniteLossError):
+        raise
+    except Exception as error:
+        if parallel.num_processes == 1:
+            raise
+        kept = f"the last checkpoint {checkpoint} is kept" if checkpoint.exists() else "nothing had been saved yet"
+        raise PeerLostError(
+            f"process {parallel.process_id} of {parallel.num_processes} stopped: a step across the processes "
+            f"failed ({type(error).__name__}: {' '.join(str(error).split())[:200]}); {kept}. Run the same "
+            f"command again on every host to resume."
+        ) from error
 
 
 def train_mnist(**options):
