@@ -155,7 +155,7 @@ def load_npz_images(path, split="train"):
     return images, labels.astype("int64")
 
 
-def batch_images(dataset, batch_size, shuffle=True, seed=0):
+def batch_images(dataset, batch_size, shuffle=True, seed=0, repeat=False):
     """Shuffles, batches and prefetches.
 
     Args:
@@ -164,11 +164,22 @@ def batch_images(dataset, batch_size, shuffle=True, seed=0):
         shuffle: Shuffle every epoch (and drop the last partial batch, so
             that compiled steps see one shape).
         seed: Shuffle seed.
+        repeat: Repeat without end, for `fit(steps_per_epoch=...)`. The
+            order then follows `seed` alone: every iterator of the dataset
+            gives the same batches.
+
+    Returns:
+        A `tf.data.Dataset` of batches.
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
     tf = _tensorflow_for_data()
+    if repeat:
+        # Shuffling after the repeat, with one fixed order: a reshuffle each epoch draws from a
+        # state that every iterator of the dataset shares, so the order of one would depend on
+        # how far another's prefetching had run.
+        dataset = dataset.repeat()
     if shuffle:
-        dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(int(batch_size), drop_remainder=shuffle)
+        dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=not repeat)
+    dataset = dataset.batch(int(batch_size), drop_remainder=shuffle or repeat)
     return dataset.prefetch(tf.data.AUTOTUNE)

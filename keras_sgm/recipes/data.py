@@ -4,8 +4,8 @@ import numpy as np
 
 from keras_sgm.data.datasets import (
     batch_images,
-    load_mnist,
     load_npz_images,
+    mnist_builder,
     npz_source,
 )
 
@@ -37,7 +37,7 @@ def mnist_training_data(batch_size, data="mnist", data_dir=None, steps_per_epoch
         batch_size: Images per batch.
         data: `"mnist"` (TFDS), or an `.npz` with `x_train` (and
             `y_train`).
-        data_dir: The TFDS data directory (see `load_mnist`).
+        data_dir: The TFDS data directory (see `mnist_builder`).
         steps_per_epoch: Cap on the steps per epoch (for quick runs).
         seed: Shuffle seed.
 
@@ -47,13 +47,13 @@ def mnist_training_data(batch_size, data="mnist", data_dir=None, steps_per_epoch
     npz = npz_source(data)
     if npz is not None:
         images, labels = load_npz_images(npz)
-        slices = (images, labels) if np.all(labels >= 0) else images
-        train = batch_images(_tensorflow().data.Dataset.from_tensor_slices(slices), batch_size, seed=seed)
+        examples = _tensorflow().data.Dataset.from_tensor_slices((images, labels) if np.all(labels >= 0) else images)
     else:
-        train = load_mnist("train", batch_size, data_dir=data_dir, seed=seed)
-    batches = int(train.cardinality())
+        examples = mnist_builder(data_dir).as_dataset(split="train", as_supervised=True).cache()
+    batches = int(examples.cardinality()) // batch_size
     steps = min(batches, steps_per_epoch or batches)
     if steps < 1:
         raise ValueError(f"batch_size={batch_size} is larger than the training set; use a smaller batch.")
     # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
-    return {"x": _leave_cores_to_the_model(train.repeat()), "steps_per_epoch": steps, "shuffle": False}, steps
+    train = batch_images(examples, batch_size, seed=seed, repeat=True)
+    return {"x": _leave_cores_to_the_model(train), "steps_per_epoch": steps, "shuffle": False}, steps
