@@ -144,7 +144,9 @@ def test_a_killed_process_fails_the_job_and_a_rerun_resumes_from_the_last_checkp
     run = tmp_path / "run"
     (chief_code, _), (other_code, other_log) = _launch(run, 2, processes=2, kill_chief_after=1)
     assert chief_code != 0 and other_code != 0, other_log[-3000:]
-    assert "process 1 of 2 stopped" in other_log and "Run the same command again on every host" in other_log
+    # Our message, or JAX's when its coordination service ends the process first; and how to resume.
+    assert "process 1 of 2 stopped" in other_log or "another task died" in other_log, other_log[-3000:]
+    assert "the same command on every host then resumes from the last checkpoint" in other_log
     first_epoch = _losses(run)
     assert len(first_epoch) == 1 and keras.saving.load_model(run / "model.keras", compile=False)
 

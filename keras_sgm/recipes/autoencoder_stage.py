@@ -74,11 +74,11 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
 
 
 def calibration_images(fit_data, count=5000):
-    """Up to `count` training images from `fit` keyword arguments (see `mnist_training_data`)."""
-    batches, total = [], 0
-    for batch in fit_data["x"]:
+    """Up to `count` training images, from one epoch of `fit` keyword arguments (see
+    `mnist_training_data`): the data repeats without end, and repeats would only cost time."""
+    batches = []
+    for batch in fit_data["x"].take(fit_data["steps_per_epoch"]):
         batches.append(np.asarray(batch[0] if isinstance(batch, tuple) else batch))
-        total += len(batches[-1])
-        if total >= count:
+        if sum(map(len, batches)) >= count:
             break
     return np.concatenate(batches)[:count]

@@ -74,8 +74,9 @@ def _train(config, parallel, write_dir):
     verbose = config.verbose if parallel.is_chief else 0
     if verbose and parallel.strategy is not None:
         print(f"training on {parallel.describe()}")
-    if verbose and parallel.num_processes > 1:
-        # JAX notices a vanished process only at its next collective, or by its heartbeat (100 s).
+    if config.verbose and parallel.num_processes > 1:
+        # Every process says it: JAX may end one whose peer died before Python can say more.
+        # It notices a vanished process at its next collective, or by its heartbeat (100 s).
         print("if a process dies, the others stop within minutes; the same command on every host then resumes "
               "from the last checkpoint")
     fit_data, steps = mnist_training_data(batch_size, config.data, config.data_dir, config.steps_per_epoch, seed)
