@@ -130,7 +130,7 @@ def test_sample_into_a_read_only_folder_is_refused(checkpoint, tmp_path):
 
 
 def test_train_runs_on_an_npz_and_resumes(tmp_path):
-    common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2,
+    common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2, "--num-samples", 4,
               "--output-dir", tmp_path, "--verbose", 0]
     result = invoke(*common, "--epochs", 1, "--pixel", "--patch-size", 2, "--channels", "8,16", "--blocks-per-level", 1,
                     "--attention", "--dropout", 0.1)

@@ -91,7 +91,8 @@ def _launch(output_dir, epochs, processes, kill_chief_after=None):
     returns each one's exit code and log."""
     address, runs = f"127.0.0.1:{_free_port()}", []
     for process_id in range(processes):
-        env = dict(os.environ)
+        # A rerun reuses the compiled programs of the run before, as the command line does.
+        env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(pathlib.Path(output_dir).parent / "xla-cache")}
         if processes > 1:
             env.update(KERAS_DISTRIBUTION_JOB_ADDRESSES=address, KERAS_DISTRIBUTION_NUM_PROCESSES=str(processes),
                        KERAS_DISTRIBUTION_PROCESS_ID=str(process_id))

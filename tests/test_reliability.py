@@ -22,7 +22,7 @@ def _train_command(output_dir, epochs, steps=STEPS):
     # Pixel space: test_latent covers the resumes of a latent run's two stages.
     return [sys.executable, "-m", "keras_sgm.cli", "train", "--pixel", "--data", str(FIXTURE), "--epochs", str(epochs),
             "--batch-size", "8", "--steps-per-epoch", str(steps), "--channels", "8,16,32",
-            "--output-dir", str(output_dir), "--verbose", "2"]
+            "--num-samples", "4", "--output-dir", str(output_dir), "--verbose", "2"]
 
 
 def _history(output_dir):
