@@ -47,3 +47,25 @@ def test_load_npz_without_images_is_rejected(tmp_path):
     np.savez(tmp_path / "bad.npz", y=np.zeros(3))
     with pytest.raises(ValueError, match="x_train"):
         load_npz_images(tmp_path / "bad.npz")
+
+
+def test_the_recipes_batches_follow_the_seed_however_far_another_iterator_ran():
+    import time
+
+    from keras_sgm.recipes.data import mnist_training_data
+
+    fit_data, _ = mnist_training_data(16, str(FIXTURE), steps_per_epoch=4, seed=0)
+
+    def first_batches(count=8):
+        batches = iter(fit_data["x"])
+        return [np.asarray(next(batches)[0]) for _ in range(count)]
+
+    reference = first_batches()
+    abandoned = iter(fit_data["x"])
+    for _ in range(64):  # two epochs of the fixture's 512 digits
+        next(abandoned)
+    time.sleep(0.5)  # its prefetching runs on past the epochs read
+    again = first_batches()
+    assert all(np.array_equal(a, b) for a, b in zip(reference, again))
+    other_seed, _ = mnist_training_data(16, str(FIXTURE), steps_per_epoch=4, seed=1)
+    assert not np.array_equal(reference[0], np.asarray(next(iter(other_seed["x"]))[0]))
