@@ -52,8 +52,15 @@ def info():
 
 def _training_parallelism():
     """What `train --distribute auto` does at the default batch, found the way `train` finds it."""
-    from keras_sgm.backend.distribution import DistributionError, data_parallel
+    from keras_sgm.backend.distribution import (
+        DistributionError,
+        cluster_requested,
+        data_parallel,
+    )
 
+    if cluster_requested():
+        # Joining the other processes would wait for them: `info` only says what `train` will do.
+        return "train joins the processes that KERAS_DISTRIBUTION_* (or SLURM) name"
     try:
         parallel = data_parallel("auto", DEFAULTS.batch_size)
     except DistributionError as error:

@@ -34,7 +34,7 @@ def npz_source(source):
     return source
 
 
-def _tensorflow_for_data():
+def tensorflow_for_data():
     """TensorFlow for tf.data only: when another backend trains, TF stays off the GPUs."""
     import keras
 
@@ -66,7 +66,7 @@ def mnist_builder(data_dir=None, download=True):
     Raises:
         DatasetUnavailableError: MNIST is not on disk and cannot be downloaded.
     """
-    _tensorflow_for_data()
+    tensorflow_for_data()
     import tensorflow_datasets as tfds
 
     data_dir = data_dir or os.environ.get("TFDS_DATA_DIR")
@@ -173,7 +173,7 @@ def batch_images(dataset, batch_size, shuffle=True, seed=0, repeat=False):
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer; got {batch_size}.")
-    tf = _tensorflow_for_data()
+    tf = tensorflow_for_data()
     if repeat:
         # Shuffling after the repeat, with one fixed order: a reshuffle each epoch draws from a
         # state that every iterator of the dataset shares, so the order of one would depend on

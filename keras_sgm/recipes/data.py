@@ -7,13 +7,8 @@ from keras_sgm.data.datasets import (
     load_npz_images,
     mnist_builder,
     npz_source,
+    tensorflow_for_data,
 )
-
-
-def _tensorflow():
-    import tensorflow as tf
-
-    return tf
 
 
 def _leave_cores_to_the_model(dataset):
@@ -23,7 +18,7 @@ def _leave_cores_to_the_model(dataset):
 
     if keras.backend.backend() == "tensorflow":
         return dataset
-    options = _tensorflow().data.Options()
+    options = tensorflow_for_data().data.Options()
     options.threading.private_threadpool_size = 1
     return dataset.with_options(options)
 
@@ -47,7 +42,7 @@ def mnist_training_data(batch_size, data="mnist", data_dir=None, steps_per_epoch
     npz = npz_source(data)
     if npz is not None:
         images, labels = load_npz_images(npz)
-        examples = _tensorflow().data.Dataset.from_tensor_slices((images, labels) if np.all(labels >= 0) else images)
+        examples = tensorflow_for_data().data.Dataset.from_tensor_slices((images, labels) if np.all(labels >= 0) else images)
     else:
         examples = mnist_builder(data_dir).as_dataset(split="train", as_supervised=True).cache()
     batches = int(examples.cardinality()) // batch_size
