@@ -92,6 +92,8 @@ parser.add_argument("--data", type=data_source, default=DEFAULTS.data,
 parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
 parser.add_argument("--distribute", choices=DISTRIBUTE_CHOICES, default=DEFAULTS.distribute,
                     help="data parallelism over the local devices (auto: JAX splits the CPU into replicas)")
+parser.add_argument("--num-samples", type=positive_int, default=DEFAULTS.num_samples,
+                    help="digits in the grids (the by-digit grid: up to 10 per digit)")
 config = dataclasses.replace(DEFAULTS, **vars(parser.parse_args()), verbose=2)
 output_dir = pathlib.Path(config.output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +189,7 @@ with parallel.scope():
     model.fit(**fit_data, epochs=config.epochs, initial_epoch=epochs_done, verbose=config.verbose,
               callbacks=[StopOnNonFiniteLoss(checkpoint), AtomicCheckpoint(checkpoint),
                          keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
-                         SampleGrid(output_dir / "progress.png"), EpochTimer(steps * config.batch_size)])
+                         SampleGrid(output_dir / "progress.png", num=config.num_samples), EpochTimer(steps * config.batch_size)])
 
 """
 ## Sampling
@@ -204,8 +206,9 @@ default `w = 2` gives clearer digits of the requested class.
 """
 
 with parallel.scope():
-    images, nfe = edm_heun(model, 64, seed=config.seed)
+    images, nfe = edm_heun(model, config.num_samples, seed=config.seed)
     print(f"samples:    {save_grid(np.clip(images, 0, 1), output_dir / 'samples.png')} ({nfe} network evaluations)")
-    digits = np.repeat(np.arange(10), 10)
+    per_digit = min(10, config.num_samples)
+    digits = np.repeat(np.arange(10), per_digit)
     images, _ = edm_heun(model.guided(labels=digits, guidance=2.0), len(digits), seed=config.seed)
-    print(f"by digit:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_digit.png', columns=10)}")
+    print(f"by digit:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_digit.png', columns=per_digit)}")

@@ -151,7 +151,8 @@ def test_train_from_saved_weights_takes_their_architecture(tmp_path):
                                   seed=3)
     source.save(tmp_path / "source.keras")
     result = invoke("train", "--data", FIXTURE, "--batch-size", 8, "--steps-per-epoch", 1, "--epochs", 1,
-                    "--init-weights", tmp_path / "source.keras", "--output-dir", tmp_path / "run", "--verbose", 0)
+                    "--init-weights", tmp_path / "source.keras", "--output-dir", tmp_path / "run", "--verbose", 0,
+                    "--num-samples", 1)
     assert result.exit_code == 0, result.output
     tuned = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
     assert unet_arguments(tuned.network)["patch_size"] == 2

@@ -13,7 +13,7 @@ from keras_sgm.recipes.config import DEFAULTS
 from tests.conftest import FIXTURE
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
-OPTIONS = ["--data", str(FIXTURE), "--batch-size", "16", "--steps-per-epoch", "2"]
+OPTIONS = ["--data", str(FIXTURE), "--batch-size", "16", "--steps-per-epoch", "2", "--num-samples", "4"]
 
 
 def run_example(output_dir, epochs):
@@ -29,8 +29,9 @@ def test_example_trains_samples_and_resumes(tmp_path):
     first = run_example(tmp_path, epochs=1)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "epoch 1:" in first.stdout and "samples:" in first.stdout
-    for grid in ("samples.png", "samples_by_digit.png", "progress.png"):
-        assert Image.open(tmp_path / grid).size[0] > 8 * 28, grid
+    # --num-samples 4: 2x2 grids, and a by-digit grid of 10 rows of 4 (28-pixel digits, 2-pixel gaps, doubled).
+    for grid, (columns, rows) in {"samples.png": (2, 2), "progress.png": (2, 2), "samples_by_digit.png": (4, 10)}.items():
+        assert Image.open(tmp_path / grid).size == (2 * (30 * columns + 2), 2 * (30 * rows + 2)), grid
     saved = keras.saving.load_model(tmp_path / "model.keras")
     # The default is latent diffusion: an autoencoder first, then the score model on its latents.
     assert isinstance(saved, LatentScoreModel) and (tmp_path / "autoencoder.keras").exists()

@@ -179,7 +179,7 @@ def test_fine_tuning_a_latent_model_keeps_its_autoencoder_and_network(trained, t
     result = CliRunner().invoke(main, ["train", "--data", str(FIXTURE), "--init-weights",
                                        str(tmp_path / "source.keras"), "--epochs", "1",
                                        "--steps-per-epoch", "1", "--batch-size", "8",
-                                       "--output-dir", str(run), "--verbose", "0"])
+                                       "--output-dir", str(run), "--verbose", "0", "--num-samples", "1"])
     assert result.exit_code == 0, result.output
     # Its score network only knows these latents: no new autoencoder is trained.
     assert not (run / "autoencoder.keras").exists()

@@ -161,7 +161,8 @@ train_options = _stack(
                       "MirroredStrategy); off: one device. KERAS_DISTRIBUTION_* join several hosts "
                       "(JAX; docs/scaling.md)."),
     click.option("--num-samples", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.num_samples,
-                 show_default=True, help="Digits in the grid sampled at the end."),
+                 show_default=True, help="Digits in the grid sampled at the end; the by-digit grid has up to 10 "
+                      "(at most this many) per digit."),
     click.option("--verbose", type=click.IntRange(0, 2), default=DEFAULTS.verbose, show_default=True,
                  help="2: one line per epoch."),
 )

@@ -115,7 +115,7 @@ class CalibrateLatents(keras.callbacks.Callback):
         self.model.calibrate(self.images)
 
 
-def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True, seed=0):
+def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True, seed=0, num_samples=64):
     """The callbacks of a checkpointed run: NaN stop, atomic checkpoint, CSV history, epoch timer,
     and a sample grid after every epoch.
 
@@ -125,6 +125,7 @@ def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True
         verbose: Print the epoch times.
         sample_grid: Write `progress.png` after every epoch.
         seed: Seed of the grid's samples.
+        num_samples: Digits in the grid.
 
     Returns:
         A list of callbacks; the `EpochTimer` is the last.
@@ -137,5 +138,5 @@ def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True
         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
     ]
     if sample_grid:
-        callbacks.append(SampleGrid(output_dir / "progress.png", seed=seed))
+        callbacks.append(SampleGrid(output_dir / "progress.png", num=num_samples, seed=seed))
     return [*callbacks, EpochTimer(images_per_epoch, verbose=bool(verbose))]

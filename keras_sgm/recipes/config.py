@@ -54,7 +54,8 @@ class TrainingConfig:
             backends use one device), `"on"` (every local device, on JAX and
             TensorFlow) or `"off"`. Keras's `KERAS_DISTRIBUTION_*` variables
             join several processes (JAX); see `docs/scaling.md`.
-        num_samples: Samples in the grid drawn at the end.
+        num_samples: Samples in the grids drawn after every epoch and at the end
+            (the by-digit grid: up to 10, at most this many, per digit).
         seed: Seed of the weights, the training noise and the samples.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 

@@ -31,7 +31,8 @@ def train(config=DEFAULTS):
     """Trains a class-conditional score model of MNIST by the recipe `config`, then samples.
 
     It writes an unconditional grid of `config.num_samples` digits and a
-    grid with one row per digit (classifier-free guidance), both with the
+    grid with one row per digit (classifier-free guidance) of up to 10
+    (at most `num_samples`) each, both with the
     fast sampler; `examples/mnist.py` shows the same steps one by one.
 
     The model, with its optimizer and RNG state, is saved atomically to
@@ -103,7 +104,8 @@ def _train(config, parallel, write_dir):
 
     # Only now that the data and the starting weights are known to be good.
     write_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = training_callbacks(write_dir, steps * batch_size, verbose, seed=seed)
+    callbacks = training_callbacks(write_dir, steps * batch_size, verbose, seed=seed,
+                                   num_samples=config.num_samples)
     if initial_epoch < epochs:
         with peers_lost_message(parallel, checkpoint):
             model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
@@ -111,8 +113,10 @@ def _train(config, parallel, write_dir):
 
     images, nfe, sample_seconds = sample(model, config.num_samples, seed=seed, progress=verbose == 1)
     grid = save_grid(images, write_dir / "samples.png")
-    by_digit, _, _ = sample(model, 100, labels=np.repeat(np.arange(10), 10), seed=seed)
-    digit_grid = save_grid(by_digit, write_dir / "samples_by_digit.png", columns=10)
+    per_class = min(10, config.num_samples)
+    by_digit, _, _ = sample(model, per_class * model.num_classes,
+                            labels=np.repeat(np.arange(model.num_classes), per_class), seed=seed)
+    digit_grid = save_grid(by_digit, write_dir / "samples_by_digit.png", columns=per_class)
     timer = callbacks[-1]
     if verbose:
         if timer.seconds:
