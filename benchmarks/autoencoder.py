@@ -25,7 +25,7 @@ from keras_sgm.data.images import save_grid
 from keras_sgm.evaluation.evaluate import reconstruction_report
 from keras_sgm.models.saving import load_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
-from keras_sgm.recipes.data import mnist_training_data
+from keras_sgm.recipes.data import training_data
 
 
 def main():
@@ -40,11 +40,11 @@ def main():
 
     minutes = {}
     if args.train_latent_channels:
-        fit_data, steps = mnist_training_data(128, args.data, seed=0)
+        fit_data, steps = training_data(args.data, 128, seed=0)
     for channels in args.train_latent_channels:
         folder = pathlib.Path(args.output_dir) / f"latent{channels}"
         start = time.perf_counter()
-        prepare_autoencoder(folder, fit_data, steps, epochs=4, latent_channels=channels, verbose=2)
+        prepare_autoencoder(folder, fit_data, steps, 4, (28, 28, 1), latent_channels=channels, verbose=2)
         path = str(folder / "autoencoder.keras")
         minutes[path] = (time.perf_counter() - start) / 60
         args.checkpoints.append(path)

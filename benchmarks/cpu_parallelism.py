@@ -37,13 +37,13 @@ import tensorflow as tf  # noqa: E402
 import keras_sgm  # noqa: E402
 from keras_sgm.backend.distribution import data_parallel  # noqa: E402
 from keras_sgm.models.latent import LATENT_UNET  # noqa: E402
-from keras_sgm.recipes.data import mnist_training_data  # noqa: E402
+from keras_sgm.recipes.data import training_data  # noqa: E402
 from keras_sgm.recipes.optimizer import default_optimizer  # noqa: E402
 
 keras.utils.set_random_seed(0)
 parallel = data_parallel(args.distribute, args.batch_size)
 with parallel.scope():
-    fit_data, _ = mnist_training_data(args.batch_size, args.data, steps_per_epoch=args.steps)
+    fit_data, _ = training_data(args.data, args.batch_size, steps_per_epoch=args.steps)
     if args.tf_data_threads is not None:
         options = tf.data.Options()
         options.threading.private_threadpool_size = args.tf_data_threads

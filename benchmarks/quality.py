@@ -14,7 +14,7 @@ from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.evaluate import (
     calibration,
     evaluate_model,
-    load_reference_digits,
+    load_reference_images,
 )
 from keras_sgm.models.saving import load_model
 
@@ -34,7 +34,7 @@ def main():
     args = parser.parse_args()
 
     model = load_model(args.checkpoint)
-    test_images, train_images = load_reference_digits(args.data)
+    test_images, train_images = load_reference_images(args.data)
     budgets = BUDGETS
     if args.only:
         budgets = [(name, int(steps) if steps else None) for name, steps in (p.split(":") for p in args.only)]

@@ -35,12 +35,13 @@ import numpy as np
 
 from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE
 from keras_sgm.evaluation import metrics
-from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_digits
+from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_images
 from keras_sgm.models.saving import load_model
 from keras_sgm.recipes.architecture import architecture, score_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
 from keras_sgm.recipes.checkpoints import continued_run, resume_from, save_atomically
-from keras_sgm.recipes.data import mnist_training_data
+from keras_sgm.data.sources import open_data
+from keras_sgm.recipes.data import training_data
 
 RECIPE = {
     "batch_size": 128,
@@ -132,9 +133,9 @@ def shared_autoencoder(output, data, seed):
     """The latent candidates' autoencoder and the seconds its training took, trained once."""
     folder = output / "autoencoder"
     seconds_path = folder / "seconds.json"
-    fit_data, steps = mnist_training_data(RECIPE["batch_size"], data, seed=seed)
+    fit_data, steps = training_data(data, RECIPE["batch_size"], seed=seed)
     start = time.perf_counter()
-    autoencoder = prepare_autoencoder(folder, fit_data, steps, epochs=4, seed=seed, verbose=2)
+    autoencoder = prepare_autoencoder(folder, fit_data, steps, 4, (28, 28, 1), seed=seed, verbose=2)
     if not seconds_path.exists():
         write_json_atomically(seconds_path, {"seconds": time.perf_counter() - start})
     return autoencoder, json.loads(seconds_path.read_text())["seconds"]
@@ -155,10 +156,10 @@ def train_candidate(name, output, data, budgets, seed):
         if "autoencoder_seconds" not in state:
             state["autoencoder_seconds"] = seconds
             state["seconds"] += seconds
-    fit_data, steps = mnist_training_data(recipe["batch_size"], data, seed=seed)
+    fit_data, steps = training_data(data, recipe["batch_size"], seed=seed)
     keras.utils.set_random_seed(seed)
-    network = architecture(continued_run(folder / "model.keras"), autoencoder, **candidate["network"])
-    model = score_model(network, autoencoder, seed=seed, label_dropout=recipe["label_dropout"],
+    network = architecture((28, 28, 1), continued_run(folder / "model.keras"), autoencoder, **candidate["network"])
+    model = score_model(network, open_data(data), autoencoder, seed=seed, label_dropout=recipe["label_dropout"],
                         ema_decay=recipe["ema_decay"], log_sigma_mean=recipe["log_sigma_mean"],
                         log_sigma_std=recipe["log_sigma_std"])
     warmup = keras.optimizers.schedules.CosineDecay(0.0, 10**9, warmup_target=recipe["learning_rate"],
@@ -234,7 +235,7 @@ def main():
         report(json.loads(results_path.read_text()), args.candidates, args.plot)
         return
     budgets = sorted(args.minutes)
-    test_images, train_images = load_reference_digits(args.data)
+    test_images, train_images = load_reference_images(args.data)
     reference = metrics.classify(test_images)
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     for name in args.candidates:

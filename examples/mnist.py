@@ -3,7 +3,7 @@ Title: Latent diffusion of MNIST digits with denoising score matching
 Description: An autoencoder, a noise-conditioned U-Net trained by denoising score
 matching on its latents, and guided sampling, on TensorFlow, JAX or PyTorch.
 
-    KERAS_BACKEND=jax python examples/mnist.py [--epochs 14] [--output-dir runs/mnist]
+    KERAS_BACKEND=jax python examples/mnist.py [--epochs 14] [--output-dir runs/mnist] [--data fashion_mnist]
 
 Offline, point TensorFlow Datasets at a prepared copy of MNIST first:
 `export TFDS_DATA_DIR=../shared/tfds`. Interrupt the run at any time and start
@@ -44,8 +44,8 @@ import numpy as np
 import keras_sgm
 from keras_sgm.backend.compile import training_jit_compile
 from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES, data_parallel
-from keras_sgm.data.datasets import npz_source
 from keras_sgm.data.images import save_grid
+from keras_sgm.data.sources import COLORS, CROPS, kind_of_source, open_data, parse_image_size
 from keras_sgm.models.latent import LATENT_UNET
 from keras_sgm.recipes.autoencoder_stage import calibration_images
 from keras_sgm.recipes.callbacks import (
@@ -57,7 +57,7 @@ from keras_sgm.recipes.callbacks import (
 )
 from keras_sgm.recipes.checkpoints import resume_from
 from keras_sgm.recipes.config import DEFAULTS
-from keras_sgm.recipes.data import mnist_training_data
+from keras_sgm.recipes.data import training_data
 from keras_sgm.recipes.optimizer import default_optimizer
 from keras_sgm.sampling import edm_heun
 
@@ -75,25 +75,34 @@ def positive_int(text):
     return int(text)
 
 
-def data_source(text):
-    try:
-        npz_source(text)  # mnist, or an .npz file that exists
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
+def checked(parse):
+    def convert(text):
+        try:
+            parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    return convert
 
 
-parser = argparse.ArgumentParser(description="Latent diffusion of MNIST digits.")
+parser = argparse.ArgumentParser(description="Latent diffusion of MNIST digits, or of any images.")
 parser.add_argument("--epochs", type=positive_int, default=DEFAULTS.epochs, help="epochs of the score model")
 parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS.batch_size)
 parser.add_argument("--steps-per-epoch", type=positive_int, default=None, help="cap, for quick runs")
-parser.add_argument("--data", type=data_source, default=DEFAULTS.data,
-                    help="mnist (TFDS) or an .npz file with x_train, y_train")
+parser.add_argument("--data", type=checked(kind_of_source), default=DEFAULTS.data,
+                    help="a TFDS name (mnist, fashion_mnist...), a folder of images (a subfolder per class) or an .npz")
+parser.add_argument("--data-dir", default=None, help="the TFDS data directory (default: $TFDS_DATA_DIR)")
+parser.add_argument("--image-size", type=checked(parse_image_size), default=None, help="resize to H or HxW")
+parser.add_argument("--color", choices=COLORS, default=None, help="default: the data's own")
+parser.add_argument("--crop", choices=CROPS, default=DEFAULTS.crop, help="for another aspect ratio")
+parser.add_argument("--no-labels", dest="labels", action="store_false", help="train an unconditional model")
+parser.add_argument("--flip", action="store_true", help="random horizontal flips (not for digits)")
 parser.add_argument("--output-dir", default=DEFAULTS.output_dir)
 parser.add_argument("--distribute", choices=DISTRIBUTE_CHOICES, default=DEFAULTS.distribute,
                     help="data parallelism over the local devices (auto: JAX splits the CPU into replicas)")
 parser.add_argument("--num-samples", type=positive_int, default=DEFAULTS.num_samples,
-                    help="digits in the grids (the by-digit grid: up to 10 per digit)")
+                    help="images in the grids (the by-class grid: up to 10 per class)")
 config = dataclasses.replace(DEFAULTS, **vars(parser.parse_args()), verbose=2)
 output_dir = pathlib.Path(config.output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
@@ -117,13 +126,16 @@ print(f"training on {parallel.describe()}")
 """
 ## The data
 
-Batches of uint8 digits and their labels, as a `tf.data` pipeline (from TFDS or an
-`.npz`) that feeds `fit` on every backend. The model scales the pixels to
+`open_data` reads MNIST from TensorFlow Datasets, or any TFDS dataset, folder of images
+or `.npz` that `--data` names, in one shape and colour, with the class names when it
+has labels. `training_data` turns it into batches of uint8 images and their labels, a
+`tf.data` pipeline that feeds `fit` on every backend. The model scales the pixels to
 [0, 1] itself.
 """
 
-fit_data, steps = mnist_training_data(config.batch_size, config.data, config.data_dir, config.steps_per_epoch,
-                                      config.seed)
+data = open_data(config.data, config.data_dir, config.image_size, config.color, config.crop, config.labels)
+print(data.describe())
+fit_data, steps = training_data(data, config.batch_size, config.steps_per_epoch, config.seed, config.flip)
 
 """
 ## The autoencoder
@@ -138,7 +150,7 @@ up where it stopped.
 
 with parallel.scope():
     autoencoder_path = output_dir / "autoencoder.keras"
-    autoencoder = keras_sgm.Autoencoder((28, 28, 1), latent_channels=4, seed=config.seed)
+    autoencoder = keras_sgm.Autoencoder(data.image_shape, latent_channels=4, seed=config.seed)
     autoencoder.compile(optimizer=default_optimizer(1e-3, config.autoencoder_epochs * steps))
     autoencoder.fit(**fit_data, epochs=config.autoencoder_epochs, verbose=config.verbose,
                     initial_epoch=resume_from(autoencoder, autoencoder_path, steps),
@@ -165,9 +177,10 @@ weights themselves.
 
 with parallel.scope():
     keras.utils.set_random_seed(config.seed)  # the same weights however long the autoencoder trained
-    network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=10, **LATENT_UNET)
+    network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=data.num_classes, **LATENT_UNET)
     model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=config.label_dropout,
-                                       ema_decay=config.ema_decay, seed=config.seed)
+                                       ema_decay=config.ema_decay, seed=config.seed,
+                                       class_names=data.class_names, dataset=data.name)
     total_steps = config.epochs * steps
     model.compile(optimizer=default_optimizer(config.learning_rate, total_steps),
                   jit_compile=training_jit_compile(total_steps))
@@ -208,7 +221,8 @@ default `w = 2` gives clearer digits of the requested class.
 with parallel.scope():
     images, nfe = edm_heun(model, config.num_samples, seed=config.seed)
     print(f"samples:    {save_grid(np.clip(images, 0, 1), output_dir / 'samples.png')} ({nfe} network evaluations)")
-    per_digit = min(10, config.num_samples)
-    digits = np.repeat(np.arange(10), per_digit)
-    images, _ = edm_heun(model.guided(labels=digits, guidance=2.0), len(digits), seed=config.seed)
-    print(f"by digit:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_digit.png', columns=per_digit)}")
+    if data.num_classes:
+        per_class = min(10, config.num_samples)
+        classes = np.repeat(np.arange(data.num_classes), per_class)
+        images, _ = edm_heun(model.guided(labels=classes, guidance=2.0), len(classes), seed=config.seed)
+        print(f"by class:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_class.png', columns=per_class)}")

@@ -240,7 +240,7 @@ def test_sample_any_digit_draws_seeded_random_labels_and_records_them(conditiona
     common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 12, "--steps", 2,
               "--out", tmp_path / "g.png", "--npz", npz, "--no-progress"]
     result = invoke(*common, "--digit", "any")
-    assert result.exit_code == 0 and f"any, guidance {DEFAULT_GUIDANCE:g}" in result.output
+    assert result.exit_code == 0 and f"random classes, guidance {DEFAULT_GUIDANCE:g}" in result.output
     drawn = np.load(npz)
     assert len(set(drawn["labels"].tolist())) > 3 and set(drawn["labels"].tolist()) <= set(range(10))
     invoke(*common, "--digit", "any", "--seed", 1)
@@ -255,7 +255,7 @@ def test_sample_without_digit_guides_random_digits_of_a_conditional_model(condit
     common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 6, "--steps", 2,
               "--out", tmp_path / "g.png", "--no-progress"]
     result = invoke(*common, "--npz", tmp_path / "default.npz")
-    assert result.exit_code == 0 and f"any, guidance {DEFAULT_GUIDANCE:g}" in result.output
+    assert result.exit_code == 0 and f"random classes, guidance {DEFAULT_GUIDANCE:g}" in result.output
     invoke(*common, "--npz", tmp_path / "any.npz", "--digit", "any")
     default, any_digit = np.load(tmp_path / "default.npz"), np.load(tmp_path / "any.npz")
     np.testing.assert_array_equal(default["labels"], any_digit["labels"])
@@ -270,7 +270,10 @@ def test_digit_errors(checkpoint, conditional_checkpoint, tmp_path):
     out = tmp_path / "g.png"
     assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--digit", 3, "--out", out),
                        "class-conditional")
-    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", "ten"), "0-9")
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", "ten"),
+                       "'ten' is not a class of this model; its classes are 0, 1, 2")
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--label", "-1"), "0..9")
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--label", 10), "0..9")
     assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", 3,
                               "--guidance", -1), "--guidance")
 
@@ -328,7 +331,7 @@ def test_a_checkpoint_for_another_image_shape_is_refused(digit_png, tmp_path):
     path = tmp_path / "rgb32.keras"
     small_model(image_shape=(32, 32, 3)).save(path)
     assert_usage_error(invoke("inpaint", "--checkpoint", path, "--image", digit_png, "--keep", "top",
-                              "--out", tmp_path / "i.png"), "grayscale model")
+                              "--out", tmp_path / "i.png"), "needs RGB (mode RGB)")
     assert_usage_error(invoke("evaluate", "--checkpoint", path, "--data", FIXTURE,
                               "--json", tmp_path / "e.json"), "28x28x1")
 
@@ -342,7 +345,7 @@ def test_evaluate_conditional_reports_how_often_the_requested_digit_is_drawn(con
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert 0.0 <= report["label_accuracy"] <= 1.0 and report["guidance"] == 1.5
-    assert "recognised as the requested digit" in result.output
+    assert "recognised as the requested class" in result.output
     assert_usage_error(invoke("evaluate", "--checkpoint", conditional_checkpoint.parent / "missing.keras",
                               "--conditional", "--json", tmp_path / "e.json"), "does not exist")
 

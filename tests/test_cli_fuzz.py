@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_sgm.cli import main
-from keras_sgm.cli.options import Channels, DataSource, Digit, FiniteFloat
+from keras_sgm.cli.options import Channels, DataSource, FiniteFloat, ImageSize, Label
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}
@@ -53,11 +53,14 @@ def _hostile_values(param):
     if isinstance(kind, Channels):
         return st.one_of(st.sampled_from(["0", "8,0", "-8", "8,,16", "4097", "", "8;16"]),
                          _text_except(set()).filter(lambda s: _refused(kind, s)))
-    if isinstance(kind, DataSource):  # mnist or an existing .npz
-        return st.one_of(st.sampled_from(["missing.npz", "a_folder", "garbage.bin", "", "MNIST", "a_folder.npz"]),
-                         _text_except({"mnist"}).filter(lambda s: _refused(kind, s)))
-    if isinstance(kind, Digit):
-        return _text_except({"all", *map(str, range(10))}).filter(lambda s: not s.strip().isdigit() or int(s) > 9)
+    if isinstance(kind, DataSource):  # a TFDS name, a folder of images, or an existing .npz
+        return st.sampled_from(["missing.npz", "a_folder", "garbage.bin", "", "MNIST", "a_folder.npz",
+                                "no_such_dataset", "./missing_folder", "digit.png"])
+    if isinstance(kind, ImageSize):
+        return st.one_of(st.sampled_from(["0", "32x", "x32", "-4", "4097", "32x32x3", "", "1e3"]),
+                         _text_except(set()).filter(lambda s: _refused(kind, s)))
+    if isinstance(kind, Label):  # no class of the tiny test models, nor a word
+        return st.sampled_from(["", " ", "-1", "10", "12", "ten", "sneaker", "!", "1.5"])
     if isinstance(kind, click.Path):
         if param.name in OUTPUT_SUFFIXES:  # files the command writes
             return st.sampled_from(["a_folder", "missing/x" + OUTPUT_SUFFIXES[param.name], "plain.txt",

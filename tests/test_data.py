@@ -52,9 +52,9 @@ def test_load_npz_without_images_is_rejected(tmp_path):
 def test_the_recipes_batches_follow_the_seed_however_far_another_iterator_ran():
     import time
 
-    from keras_sgm.recipes.data import mnist_training_data
+    from keras_sgm.recipes.data import training_data
 
-    fit_data, _ = mnist_training_data(16, str(FIXTURE), steps_per_epoch=4, seed=0)
+    fit_data, _ = training_data(str(FIXTURE), 16, steps_per_epoch=4, seed=0)
 
     def first_batches(count=8):
         batches = iter(fit_data["x"])
@@ -67,5 +67,5 @@ def test_the_recipes_batches_follow_the_seed_however_far_another_iterator_ran():
     time.sleep(0.5)  # its prefetching runs on past the epochs read
     again = first_batches()
     assert all(np.array_equal(a, b) for a, b in zip(reference, again))
-    other_seed, _ = mnist_training_data(16, str(FIXTURE), steps_per_epoch=4, seed=1)
+    other_seed, _ = training_data(str(FIXTURE), 16, steps_per_epoch=4, seed=1)
     assert not np.array_equal(reference[0], np.asarray(next(iter(other_seed["x"]))[0]))

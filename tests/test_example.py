@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from keras_sgm import LatentScoreModel
+from keras_sgm.data.sources import open_data
 from keras_sgm.recipes.architecture import architecture, score_model
 from keras_sgm.recipes.config import DEFAULTS
 from tests.conftest import FIXTURE
@@ -29,14 +30,15 @@ def test_example_trains_samples_and_resumes(tmp_path):
     first = run_example(tmp_path, epochs=1)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "epoch 1:" in first.stdout and "samples:" in first.stdout
-    # --num-samples 4: 2x2 grids, and a by-digit grid of 10 rows of 4 (28-pixel digits, 2-pixel gaps, doubled).
-    for grid, (columns, rows) in {"samples.png": (2, 2), "progress.png": (2, 2), "samples_by_digit.png": (4, 10)}.items():
+    # --num-samples 4: 2x2 grids, and a by-class grid of 10 rows of 4 (28-pixel digits, 2-pixel gaps, doubled).
+    for grid, (columns, rows) in {"samples.png": (2, 2), "progress.png": (2, 2), "samples_by_class.png": (4, 10)}.items():
         assert Image.open(tmp_path / grid).size == (2 * (30 * columns + 2), 2 * (30 * rows + 2)), grid
     saved = keras.saving.load_model(tmp_path / "model.keras")
     # The default is latent diffusion: an autoencoder first, then the score model on its latents.
     assert isinstance(saved, LatentScoreModel) and (tmp_path / "autoencoder.keras").exists()
     # The model of the recipe that `keras-sgm train` runs, from the same defaults.
-    recipe = score_model(architecture(None, saved.autoencoder), saved.autoencoder, label_dropout=DEFAULTS.label_dropout,
+    recipe = score_model(architecture(saved.image_shape, None, saved.autoencoder), open_data(str(FIXTURE)), saved.autoencoder,
+                         label_dropout=DEFAULTS.label_dropout,
                          ema_decay=DEFAULTS.ema_decay, seed=DEFAULTS.seed)
     assert {**recipe.get_config(), "name": None} == {**saved.get_config(), "name": None}
 

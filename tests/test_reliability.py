@@ -8,7 +8,6 @@ import time
 
 import keras
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from keras_sgm.cli import main

@@ -1,4 +1,4 @@
-"""The commands of `keras-sgm`: info, train, sample, inpaint and evaluate."""
+"""The commands of `keras-sgm`: info, train, sample, inpaint, evaluate and train-classifier."""
 
 import os
 import pathlib
@@ -16,12 +16,14 @@ from keras_sgm.cli.io import (
     save_npz,
     writable_file,
 )
+from keras_sgm.cli.labels import class_labels, noun
 from keras_sgm.cli.options import (
-    Digit,
     FiniteFloat,
     checkpoint_option,
     data_options,
     guidance_option,
+    image_options,
+    label_option,
     npz_option,
     num_option,
     progress_option,
@@ -100,8 +102,9 @@ def _devices(backend):
 @main.command(reads_data=True)
 @train_options
 def train(**options):
-    """Train the default model on MNIST, then sample a grid of digits.
+    """Train the default model on MNIST (or --data), then sample a grid.
 
+    --data takes a TensorFlow Datasets name, a folder of images or an .npz.
     Checkpoints every epoch; run the same command again to resume.
     """
     from keras_sgm.data.datasets import DatasetUnavailableError
@@ -121,22 +124,13 @@ def train(**options):
         raise click.ClickException(str(error)) from None  # exit code 1: the run failed, not the input
 
 
-def _digit_labels(model, digit, num, option="--digit", seed=0):
-    """Labels for `--digit` (None or `none`, one digit, `all` or `any`), after checking the model
-    takes them."""
-    if digit in (None, "none"):
-        return None
-    if model.num_classes is None:
-        fail(f"{option} needs a class-conditional model; this checkpoint is unconditional.")
-    import numpy as np
+def _is_tfds_name(name):
+    from keras_sgm.data.sources import kind_of_source
 
-    if digit == "all":
-        return np.repeat(np.arange(model.num_classes), num)
-    if digit == "any":
-        return np.random.default_rng(seed).integers(0, model.num_classes, num)
-    if digit >= model.num_classes:
-        fail(f"--digit {digit} is not a class of this model (0..{model.num_classes - 1}).")
-    return np.full(num, digit)
+    try:
+        return kind_of_source(name) == "tfds"
+    except ValueError:
+        return False
 
 
 def _churn_option(sampler, churn):
@@ -147,25 +141,23 @@ def _churn_option(sampler, churn):
 
 @main.command()
 @checkpoint_option
-@num_option(None, help="Number of digits [default: 64; with --digit all, 10 per row].")
-@click.option("--digit", type=Digit(), default=None,
-              help="Sample this digit (class-conditional models); 'all' writes one row per digit, "
-                   "'any' draws each digit at random, 'none' samples the unconditional path. "
-                   "[default: any for a class-conditional model (guided digits score far better), "
-                   "else none]")
+@num_option(None, help="Number of images [default: 64; with --label all, 10 per row].")
+@label_option("Sample this class, by name or index (class-conditional models; --digit is the same); 'all' "
+              "writes one row per class, 'any' draws each class at random, 'none' samples the unconditional "
+              "path. [default: any for a class-conditional model (guided samples score far better), else none]")
 @guidance_option()
 @sampler_options
 @seed_option
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=256, show_default=True,
-              help="Digits generated at once.")
+              help="Images generated at once.")
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
 @npz_option("the raw images")
 @progress_option
-def sample(checkpoint, num, digit, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
-    """Sample digits and write them as a PNG grid.
+def sample(checkpoint, num, label, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
+    """Sample images and write them as a PNG grid.
 
     With no --checkpoint it uses the pretrained MNIST model, so
-    `keras-sgm sample --digit all` works right after installing.
+    `keras-sgm sample --label all` works right after installing.
     """
     from keras_sgm.data.images import save_grid
     from keras_sgm.diffusion.guidance import resolve_guidance
@@ -175,35 +167,37 @@ def sample(checkpoint, num, digit, guidance, sampler, steps, churn, seed, batch_
     out = writable_file(out, ".png")
     npz = writable_file(npz, ".npz") if npz else None
     model = load_model_or_fail(checkpoint)
-    if digit is None:
-        # Guided digits score far better than unconditional ones (docs/benchmarks.md).
-        digit = "none" if model.num_classes is None else "any"
-    num = num or (10 if digit == "all" else 64)
+    if label is None:
+        # Guided samples score far better than unconditional ones (docs/benchmarks.md).
+        label = "none" if model.num_classes is None else "any"
+    num = num or (10 if label == "all" else 64)
     guidance = resolve_guidance(model, guidance)
-    labels = _digit_labels(model, digit, num, seed=seed)
+    labels = class_labels(model, label, num, seed=seed)
     total = num if labels is None else len(labels)
     images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels,
                                 guidance=guidance, progress=progress, **options)
-    save_grid(images, out, columns=num if digit == "all" else None)
+    save_grid(images, out, columns=num if label == "all" else None)
     if npz:
         save_npz(npz, images=images, **({} if labels is None else {"labels": labels}))
-    what = ("unconditional digits" if digit == "none" else
-            f"digits ({'one row per digit' if digit == 'all' else digit}, guidance {guidance:g})")
+    if label in ("all", "any", "none"):
+        which = {"all": "one row per class", "any": "random classes", "none": ""}[label]
+    else:
+        which = (model.class_names or range(model.num_classes))[int(labels[0])]
+    what = (f"unconditional {noun(model)}" if label == "none" else f"{noun(model)} ({which}, guidance {guidance:g})")
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
                + (f", {npz}" if npz else ""))
 
 
 @main.command()
 @click.option("--image", type=click.Path(dir_okay=False), required=True,
-              help="The digit to complete: a grayscale PNG of the model's size (28x28 for MNIST).")
+              help="The image to complete: a PNG of the model's size and colour (28x28 grayscale for MNIST).")
 @click.option("--keep", type=click.Choice(HALVES), default=None,
               help="Which half of the image is known; the rest is generated.")
 @click.option("--mask", "mask_path", type=click.Path(dir_okay=False), default=None,
               help="Instead of --keep, a PNG of the same size: white where pixels are known.")
 @checkpoint_option
 @num_option(8, maximum=10_000, help="Completions to draw.")
-@click.option("--digit", type=click.IntRange(0, 9), default=None,
-              help="Complete it as this digit (class-conditional models).")
+@label_option("Complete it as this class, by name or index (class-conditional models; --digit is the same).")
 @guidance_option()
 @steps_option(500, help="Euler-Maruyama steps.")
 @click.option("--resample", type=click.IntRange(min=1, max=100), default=1, show_default=True,
@@ -218,9 +212,9 @@ def sample(checkpoint, num, digit, guidance, sampler, steps, churn, seed, batch_
               help="PNG: the masked input (unknown pixels grey), then the completions.")
 @npz_option("the completions")
 @progress_option
-def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, resample,
+def inpaint(image, keep, mask_path, checkpoint, num, label, guidance, steps, resample,
             reconstruction_guidance, seed, out, npz, progress):
-    """Fill in the unknown part of a digit, keeping its known pixels.
+    """Fill in the unknown part of an image, keeping its known pixels.
 
     Give the known region with --keep (a half) or --mask (a PNG).
     """
@@ -236,12 +230,14 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
     model = load_model_or_fail(checkpoint)
     known = read_png(image, model.image_shape, "image")
     if mask_path is not None:
-        mask = (read_png(mask_path, model.image_shape, "mask") > 0.5).astype("float32")
+        mask = (read_png(mask_path, (*model.image_shape[:2], 1), "mask") > 0.5).astype("float32")
     else:
         mask = half_mask(model.image_shape, keep)
     if not mask.any():
         fail("the mask marks no pixel as known (known pixels are white); nothing to complete from.")
-    labels = _digit_labels(model, digit, num)
+    if label in ("all", "any"):
+        fail(f"--label {label} does not apply to inpainting; give one class, or none.")
+    labels = class_labels(model, label, num)
     scorer = model if labels is None else model.guided(labels, guidance)
     images, nfe = complete(scorer, np.repeat(known[None], num, axis=0), mask, steps=steps,
                            resample=resample, reconstruction_guidance=reconstruction_guidance,
@@ -258,57 +254,107 @@ def inpaint(image, keep, mask_path, checkpoint, num, digit, guidance, steps, res
             help="Number of samples scored (the FID needs more than its 128 feature dimensions).")
 @sampler_options
 @click.option("--conditional/--unconditional", default=False, show_default=True,
-              help="Sample every digit equally often with guidance, and report how many are recognised "
-                   "as the requested digit (class-conditional models).")
+              help="Sample every class equally often with guidance, and report how many are recognised "
+                   "as the requested class (class-conditional models).")
 @guidance_option(help="Guidance scale with --conditional [default: the model's own].")
 @seed_option
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True)
 @click.option("--bpd/--no-bpd", default=False, show_default=True,
-              help="Also the negative log-likelihood of test digits in bits/dim.")
+              help="Also the negative log-likelihood of test images in bits/dim.")
 @click.option("--bpd-num", type=click.IntRange(min=2, max=10_000), default=500, show_default=True,
-              help="Test digits used for bits/dim.")
+              help="Test images used for bits/dim.")
 @click.option("--bpd-tolerance", type=FiniteFloat(min=0, min_open=True), default=1e-5, show_default=True,
               help="rtol = atol of the likelihood ODE solver.")
 @click.option("--calibrate/--no-calibrate", default=False, show_default=True,
-              help="Also the FID floor (train vs test digits) and ceiling (noise vs test).")
-@data_options
+              help="Also the FID floor (train vs test images) and ceiling (noise vs test).")
+@data_options(None, " [default: the model's training data when it names a TFDS dataset, else mnist]; its test "
+                    "split, in the model's size and colour, is the reference")
+@click.option("--features", default=None,
+              help="The feature network of the metrics: mnist or fashion_mnist (shipped), or a .keras file from "
+                   "`keras-sgm train-classifier` [default: the shipped one of the model's data].")
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @progress_option
 def evaluate(checkpoint, num, sampler, steps, churn, conditional, guidance, seed, batch_size, bpd, bpd_num,
-             bpd_tolerance, calibrate, data, data_dir, json_path, progress):
-    """Sample digits and score them: FID, KID, classifier score, coverage (and bits/dim)."""
+             bpd_tolerance, calibrate, data, data_dir, features, json_path, progress):
+    """Sample images and score them against a test set: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
 
     from keras_sgm.data.datasets import DatasetUnavailableError
     from keras_sgm.evaluation import metrics
+    from keras_sgm.evaluation.classifier import load_classifier, shipped_features_for
     from keras_sgm.evaluation.evaluate import (
         calibration,
         evaluate_model,
-        load_reference_digits,
+        load_reference_images,
     )
     from keras_sgm.evaluation.report import format_report
 
     options = _churn_option(sampler, churn)
     json_path = writable_file(json_path, ".json")
     model = load_model_or_fail(checkpoint)
-    if model.image_shape != (28, 28, 1):
-        fail(f"{checkpoint} generates {model.image_shape} images; the metrics are for 28x28x1 MNIST.")
+    dataset = model.dataset or "mnist"
+    features = features or shipped_features_for(dataset)
+    if features is None:
+        fail(f"no feature network ships for {dataset}: train one with `keras-sgm train-classifier --data DATA "
+             f"--output classifier.keras`, then give --features classifier.keras.")
+    try:
+        network = load_classifier(features)
+    except (FileNotFoundError, ValueError) as error:
+        fail(" ".join(str(error).split()))
+    if tuple(network.input.shape[1:]) != model.image_shape:
+        fail(f"the feature network {features} takes {'x'.join(map(str, network.input.shape[1:]))} images, but the "
+             f"model makes {'x'.join(map(str, model.image_shape))} ones; give --features of the model's data.")
     labels = None
     if conditional:
-        labels = _digit_labels(model, "all", -(-num // 10), "--conditional")[:num]
+        labels = class_labels(model, "all", -(-num // (model.num_classes or 1)), "--conditional")[:num]
+    if data is None:
+        data = model.dataset if model.dataset and _is_tfds_name(model.dataset) else "mnist"
     try:
-        test_images, train_images = load_reference_digits(data, data_dir)
+        test_images, train_images = load_reference_images(data, data_dir, model.image_shape)
     except (DatasetUnavailableError, ValueError) as error:
-        fail(str(error))
-    reference = metrics.classify(test_images)
+        fail(" ".join(str(error).split()))
+    reference = metrics.classify(test_images, features=network)
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
                                reference=reference, labels=labels, guidance=guidance, progress=progress,
-                               **options)
+                               features=network, **options)
+    report.update(data=data, features=str(features))
     if calibrate:
-        report.update(calibration(test_images, train_images, reference=reference))
+        report.update(calibration(test_images, train_images, reference=reference, features=network))
     json_path.write_text(json.dumps(report, indent=1))
     click.echo(format_report(report))
     click.echo(f"figures written to {json_path}")
+
+
+@main.command("train-classifier", reads_data=True)
+@data_options()
+@image_options
+@click.option("--output", type=click.Path(), default="classifier.keras", show_default=True,
+              help="The .keras file of the classifier, for `keras-sgm evaluate --features`.")
+@click.option("--epochs", type=click.IntRange(min=1, max=10_000), default=8, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=128, show_default=True)
+@click.option("--flip/--no-flip", default=False, show_default=True,
+              help="Random horizontal flips as well as shifts (not for digits or text).")
+@seed_option
+def train_classifier(data, data_dir, image_size, color, crop, output, epochs, batch_size, flip, seed):
+    """Train a classifier of labelled images whose features score samples of that data.
+
+    `keras-sgm evaluate --features FILE` then measures FID, KID, the
+    classifier score and the class shares on it. MNIST and Fashion-MNIST
+    have one shipped.
+    """
+    from keras_sgm.data.datasets import DatasetUnavailableError
+    from keras_sgm.data.sources import open_data
+    from keras_sgm.recipes.classifier import train_classifier as train
+
+    output = writable_file(output, ".keras")
+    try:
+        classifier, accuracy = train(open_data(data, data_dir, image_size, color, crop), epochs=epochs,
+                                     batch_size=batch_size, seed=seed, flip=flip)
+    except (DatasetUnavailableError, ValueError) as error:
+        fail(" ".join(str(error).split()))
+    classifier.save(output)
+    tested = f"test accuracy {accuracy:.4f}" if accuracy is not None else "no test split to measure it on"
+    click.echo(f"classifier of {'x'.join(map(str, classifier.input.shape[1:]))} images, {tested} -> {output}")

@@ -67,7 +67,8 @@ def save_npz(path, **arrays):
 
 
 def read_png(path, shape, what):
-    """A grayscale PNG as floats in [0, 1] of `shape` (h, w, 1), or a one-line error."""
+    """A PNG as floats in [0, 1] of `shape` (h, w, c): grayscale for one channel, RGB for three;
+    or a one-line error."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
@@ -79,12 +80,11 @@ def read_png(path, shape, what):
     except (OSError, UnidentifiedImageError, ValueError) as error:
         fail(f"cannot read the {what} {path}: {' '.join(str(error).split())[:200]}")
     height, width, channels = shape
-    if channels != 1:
-        fail(f"inpainting from PNG files needs a grayscale model; this one has {channels} channels.")
-    if picture.mode not in ("L", "1"):
-        fail(f"the {what} {path} has mode {picture.mode}; it must be 8-bit grayscale (mode L). "
-              f"Convert it, e.g. with PIL: Image.open(path).convert('L').save(path).")
+    modes, mode, kind = (("L", "1"), "L", "8-bit grayscale") if channels == 1 else (("RGB", "RGBA"), "RGB", "RGB")
+    if picture.mode not in modes:
+        fail(f"the {what} {path} has mode {picture.mode}; this model needs {kind} (mode {mode}). "
+             f"Convert it, e.g. with PIL: Image.open(path).convert('{mode}').save(path).")
     if picture.size != (width, height):
         fail(f"the {what} {path} is {picture.size[0]}x{picture.size[1]} pixels; "
-              f"the model needs {width}x{height}.")
-    return unit_floats(np.asarray(picture.convert("L"))[..., None])
+             f"the model needs {width}x{height}.")
+    return unit_floats(np.asarray(picture.convert(mode)).reshape(shape))

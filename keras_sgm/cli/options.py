@@ -8,7 +8,7 @@ import math
 import click
 
 from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES
-from keras_sgm.data.datasets import npz_source
+from keras_sgm.data.sources import COLORS, CROPS, kind_of_source, parse_image_size
 from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.names import SAMPLER_FUNCTIONS, SAMPLER_SUMMARIES
 
@@ -61,7 +61,7 @@ seed_option = click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), d
 progress_option = click.option("--progress/--no-progress", default=True, show_default=True)
 
 
-def guidance_option(help="Classifier-free guidance with --digit: 0 unconditional, 1 conditional, >1 sharper "
+def guidance_option(help="Classifier-free guidance with --label: 0 unconditional, 1 conditional, >1 sharper "
                          "[default: the model's own, 2 for the shipped one]."):
     return click.option("--guidance", type=FiniteFloat(min=0, max=100), default=None, help=help)
 
@@ -89,24 +89,54 @@ sampler_options = _stack(
 )
 
 class DataSource(click.ParamType):
-    """`mnist` (TensorFlow Datasets) or an existing `.npz` file."""
+    """A TensorFlow Datasets name, a folder of images, or an existing `.npz` file."""
 
-    name = "mnist|FILE.npz"
+    name = "NAME|DIR|FILE.npz"
 
     def convert(self, value, param, ctx):
         try:
-            npz_source(value)
+            kind_of_source(value)
         except ValueError as error:
             self.fail(str(error), param, ctx)
         return str(value)
 
 
-data_options = _stack(
-    click.option("--data", type=DataSource(), default=DEFAULTS.data, show_default=True,
-                 help="mnist (TensorFlow Datasets) or an .npz file (x_train, y_train, x_test)."),
-    click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                 help="TFDS data directory (default: $TFDS_DATA_DIR)."),
+class ImageSize(click.ParamType):
+    """`H` or `HxW` in pixels, e.g. `32` or `64x48`."""
+
+    name = "H[xW]"
+
+    def convert(self, value, param, ctx):
+        try:
+            return parse_image_size(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+def data_options(default="mnist", help_default=""):
+    """`--data` and `--data-dir`: which images."""
+    return _stack(
+        click.option("--data", type=DataSource(), default=default, show_default=default is not None,
+                     help="A TensorFlow Datasets name (mnist, fashion_mnist, cifar10...), a folder of images "
+                          "(PNG, JPEG, BMP, GIF; one subfolder per class gives labels, train/ and test/ give "
+                          "splits) or an .npz file (x_train, y_train, x_test, y_test, class_names)" + help_default
+                          + "."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                     help="TFDS data directory (default: $TFDS_DATA_DIR)."),
+    )
+
+
+image_options = _stack(
+    click.option("--image-size", type=ImageSize(), default=None,
+                 help="Resize the images to H or HxW pixels [default: their own size, which must be one]."),
+    click.option("--color", type=click.Choice(COLORS), default=None,
+                 help="Convert the images to grayscale or RGB [default: the data's own]."),
+    click.option("--crop", type=click.Choice(CROPS), default=DEFAULTS.crop, show_default=True,
+                 help="For another aspect ratio with --image-size: crop the centre, pad with black, or "
+                      "stretch (none)."),
 )
+"""`--image-size`, `--color` and `--crop`: the shape the images are trained in."""
+
 
 train_options = _stack(
     click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=DEFAULTS.epochs,
@@ -121,7 +151,13 @@ train_options = _stack(
                  help="Peak learning rate of the score model (warm-up, then cosine decay to 0)."),
     click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=DEFAULTS.ema_decay,
                  show_default=True, help="Decay of the EMA of the weights, which samples (0: no EMA)."),
-    data_options,
+    data_options(),
+    image_options,
+    click.option("--labels/--no-labels", default=DEFAULTS.labels, show_default=True,
+                 help="Train on the data's class labels (class-conditional); --no-labels, or data without "
+                      "labels, trains an unconditional model."),
+    click.option("--flip/--no-flip", default=DEFAULTS.flip, show_default=True,
+                 help="Random horizontal flips of the training images (not for digits or text)."),
     click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None,
                  help="Cap, for quick runs."),
     seed_option,
@@ -147,9 +183,10 @@ train_options = _stack(
                  help="Dropout rate inside the residual blocks (default: that of the resumed run or "
                       "--init-weights, else 0)."),
     click.option("--latent/--pixel", default=None,
-                 help="Latent diffusion: train an autoencoder to a 7x7x4 grid first (or keep that of a "
-                      "latent --init-weights), then the score model on its latents; --pixel: on the "
-                      "pixels (default: as the resumed run or --init-weights, else latent)."),
+                 help="Latent diffusion: train an autoencoder first (f = 4, 28x28 to a 7x7x4 grid, up to 32 "
+                      "pixels a side, f = 8 above), or keep that of a latent --init-weights, then the score model "
+                      "on its latents; --pixel: on the pixels (default: as the resumed run or --init-weights, "
+                      "else latent)."),
     click.option("--autoencoder", type=click.Path(dir_okay=False), default=None,
                  help="With --latent, a trained autoencoder (.keras) to use instead of training one."),
     click.option("--autoencoder-epochs", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.autoencoder_epochs,
@@ -161,23 +198,30 @@ train_options = _stack(
                       "MirroredStrategy); off: one device. KERAS_DISTRIBUTION_* join several hosts "
                       "(JAX; docs/scaling.md)."),
     click.option("--num-samples", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.num_samples,
-                 show_default=True, help="Digits in the grid sampled at the end; the by-digit grid has up to 10 "
-                      "(at most this many) per digit."),
+                 show_default=True, help="Images in the grids sampled after every epoch and at the end; the "
+                      "by-class grid has up to 10 (at most this many) per class."),
     click.option("--verbose", type=click.IntRange(0, 2), default=DEFAULTS.verbose, show_default=True,
                  help="2: one line per epoch."),
 )
 """The options of `keras-sgm train`: the fields of `TrainingConfig`, with its defaults."""
 
 
-class Digit(click.ParamType):
-    """A digit 0-9, `all` for one row per digit, `any` for a random digit each, or `none` for
-    unconditional samples."""
+class Label(click.ParamType):
+    """A class, by name (`Sneaker`, any case) or index (`7`); `all` for one row per class, `any` for
+    a random class each, or `none` for unconditional samples. The class is looked up in the model
+    once it is loaded (`keras_sgm.cli.labels.class_index`)."""
 
-    name = "0-9|all|any|none"
+    name = "NAME|INDEX|all|any|none"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int) or value in ("all", "any", "none"):
-            return value
-        if str(value).strip().isdigit() and 0 <= int(value) <= 9:
-            return int(value)
-        self.fail(f"{value!r} is not a digit 0-9, 'all', 'any' or 'none'.", param, ctx)
+        text = str(value).strip()
+        if text.lower() in ("all", "any", "none"):
+            return text.lower()
+        if not text or not any(character.isalnum() for character in text):
+            self.fail(f"{value!r} is not a class name or index, 'all', 'any' or 'none'.", param, ctx)
+        return text
+
+
+def label_option(help):
+    """`--label`, with `--digit` kept as its synonym (keras-sgm 0.1)."""
+    return click.option("--label", "--digit", "label", type=Label(), default=None, help=help)

@@ -6,7 +6,7 @@ __getattr__ = lazy_exports(globals(), {
     "calibration": "keras_sgm.evaluation.evaluate",
     "evaluate_model": "keras_sgm.evaluation.evaluate",
     "inpainting_accuracy": "keras_sgm.evaluation.evaluate",
-    "load_reference_digits": "keras_sgm.evaluation.evaluate",
+    "load_reference_images": "keras_sgm.evaluation.evaluate",
     "reconstruction_report": "keras_sgm.evaluation.evaluate",
     "format_report": "keras_sgm.evaluation.report",
 })

@@ -12,40 +12,42 @@ from keras_sgm.sampling.masks import half_mask
 from keras_sgm.sampling.sample import sample
 
 
-def load_reference_digits(data="mnist", data_dir=None):
-    """The MNIST test and training digits as uint8 `(n, 28, 28, 1)` arrays.
+def load_reference_images(data="mnist", data_dir=None, image_shape=None):
+    """The test and training images of a dataset, as uint8 arrays of one shape.
 
     Args:
-        data: `"mnist"` (TFDS), or an `.npz` in Keras's `mnist.npz` layout,
-            read without TensorFlow.
-        data_dir: The TFDS data directory (see `load_mnist`).
+        data: A TFDS name, a folder or an `.npz` (see `open_data`).
+        data_dir: The TFDS data directory.
+        image_shape: Resize and convert to this shape (a model's); None
+            keeps the data's own.
 
     Returns:
         `(test_images, train_images)`.
+
+    Raises:
+        ValueError: The data has no test split.
     """
-    from keras_sgm.data.datasets import load_npz_images, mnist_builder, npz_source
+    from keras_sgm.data.sources import open_data
 
-    npz = npz_source(data)
-    if npz is not None:
-        return load_npz_images(npz, "test")[0], load_npz_images(npz, "train")[0]
-
-    builder = mnist_builder(data_dir)
-    splits = []
-    for split in ("test", "train"):
-        dataset = builder.as_dataset(split=split, as_supervised=True, batch_size=-1)
-        splits.append(np.asarray(dataset[0]))
-    return tuple(splits)
+    size, color = None, None
+    if image_shape is not None:
+        size, color = tuple(image_shape[:2]), "grayscale" if image_shape[-1] == 1 else "rgb"
+    source = open_data(data, data_dir, image_size=size, color=color, labels=False)
+    if "test" not in source.sizes:
+        raise ValueError(f"{source.name} has no test split to score against: give the data x_test (an .npz) "
+                         f"or a test/ folder beside train/ (a folder).")
+    return source.arrays("test")[0], source.arrays("train")[0]
 
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
                    seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
-                   labels=None, guidance=None, progress=False, **options):
-    """Samples `num` digits and scores them against the test digits.
+                   labels=None, guidance=None, progress=False, features=None, **options):
+    """Samples `num` images and scores them against the test images.
 
     Args:
-        model: A trained `ScoreModel` of 28x28x1 digits.
-        test_images: Reference digits (the MNIST test set).
-        train_images: Training digits, for the memorisation check.
+        model: A trained `ScoreModel`, of the feature network's image shape.
+        test_images: Reference images (the test split).
+        train_images: Training images, for the memorisation check.
         num: Number of samples.
         sampler: Name of a sampler in `SAMPLERS`.
         steps: Sampler steps (its default when None).
@@ -54,25 +56,26 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         bpd_images: If positive, also the bits/dim of that many test digits.
         bpd_tolerance: `rtol = atol` of the likelihood's ODE solver.
         reference: `metrics.classify(test_images)`, if already computed.
-        labels: `(num,)` digits to sample, for a conditional model; None
+        labels: `(num,)` classes to sample, for a conditional model; None
             samples unconditionally.
         guidance: Classifier-free guidance scale with `labels`; None takes
             the model's `default_guidance`.
         progress: Show progress bars.
+        features: The feature network (see `metrics.classify`).
         **options: Further keyword arguments of the sampler (`churn`).
 
     Returns:
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
         `seconds`; with `labels`, `label_accuracy` (share of samples the
-        classifier recognises as their requested digit) and `guidance`; with
+        classifier recognises as their requested class) and `guidance`; with
         `bpd_images`, `bpd` and `bpd_stderr`.
     """
-    reference_features, _ = reference if reference is not None else metrics.classify(test_images)
+    reference_features, _ = reference if reference is not None else metrics.classify(test_images, features=features)
     images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, labels=labels,
                                   guidance=guidance, progress=progress, **options)
     report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2),
               **options}
-    report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels))
+    report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels, features))
     if labels is not None:
         report["guidance"] = resolve_guidance(model, guidance)
     if bpd_images:
@@ -88,20 +91,21 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
     return report, images
 
 
-def calibration(test_images, train_images, num=10_000, seed=0, reference=None):
-    """FID floor (real training digits vs test) and ceiling (uniform noise vs test).
+def calibration(test_images, train_images, num=10_000, seed=0, reference=None, features=None):
+    """FID floor (real training images vs test) and ceiling (uniform noise vs test).
 
-    `reference` is `metrics.classify(test_images)`, if already computed.
+    `reference` is `metrics.classify(test_images)`, if already computed;
+    `features` the feature network (see `metrics.classify`).
     """
     reference_features, test_probabilities = (
-        reference if reference is not None else metrics.classify(test_images)
+        reference if reference is not None else metrics.classify(test_images, features=features)
     )
     rng = np.random.default_rng(seed)
     real = train_images[rng.choice(len(train_images), min(num, len(train_images)), replace=False)]
-    noise = rng.random((num, 28, 28, 1), dtype=np.float32)
+    noise = rng.random((num, *test_images.shape[1:]), dtype=np.float32)
     return {
-        "fid_floor": metrics.frechet_distance(metrics.classify(real)[0], reference_features),
-        "fid_ceiling": metrics.frechet_distance(metrics.classify(noise)[0], reference_features),
+        "fid_floor": metrics.frechet_distance(metrics.classify(real, features=features)[0], reference_features),
+        "fid_ceiling": metrics.frechet_distance(metrics.classify(noise, features=features)[0], reference_features),
         "classifier_score_test": metrics.classifier_score(test_probabilities),
     }
 

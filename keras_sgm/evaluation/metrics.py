@@ -1,4 +1,4 @@
-"""Sample-quality metrics on the features of the shipped MNIST classifier.
+"""Sample-quality metrics on the features of a classifier of the data (the shipped MNIST one by default).
 
 All the maths here is NumPy/SciPy on features, so the figures do not depend
 on the backend beyond the classifier's float32 round-off.
@@ -11,31 +11,37 @@ from keras_sgm.data.images import unit_floats
 from keras_sgm.evaluation.classifier import load_classifier
 
 
-def classify(images, batch_size=1000):
+def classify(images, batch_size=1000, features=None):
     """Penultimate features and class probabilities of images in [0, 1].
 
     Args:
-        images: `(n, 28, 28, 1)` floats in [0, 1] (or uint8 0..255).
+        images: `(n, *image_shape)` floats in [0, 1] (or uint8 0..255), of the
+            feature network's input shape.
         batch_size: Images per classifier call.
+        features: The feature network: a name or file for `load_classifier`
+            (None: the shipped MNIST classifier), or a model returning
+            `(features, logits)`.
 
     Returns:
-        `(features, probabilities)`: float64 arrays `(n, 128)` and `(n, 10)`.
+        `(features, probabilities)`: float64 arrays `(n, 128)` and `(n, classes)`.
     """
     import keras
 
+    network = features if isinstance(features, keras.Model) else load_classifier(features)
+    expected = tuple(network.input.shape[1:])
     images = unit_floats(images)
-    if images.ndim != 4 or images.shape[1:] != (28, 28, 1):
-        raise ValueError(f"the metrics need (n, 28, 28, 1) MNIST images; got shape {images.shape}.")
-    classifier = load_classifier()
-    features, logits = [], []
+    if images.ndim != 4 or images.shape[1:] != expected:
+        raise ValueError(f"the feature network takes (n, {', '.join(map(str, expected))}) images; got shape "
+                         f"{images.shape}. Use a feature network of this data (keras-sgm train-classifier).")
+    embeddings, logits = [], []
     for start in range(0, len(images), batch_size):
-        f, l = classifier(images[start : start + batch_size], training=False)
-        features.append(keras.ops.convert_to_numpy(f))
+        f, l = network(images[start : start + batch_size], training=False)
+        embeddings.append(keras.ops.convert_to_numpy(f))
         logits.append(keras.ops.convert_to_numpy(l))
     logits = np.concatenate(logits).astype("float64")
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
-    return np.concatenate(features).astype("float64"), probabilities
+    return np.concatenate(embeddings).astype("float64"), probabilities
 
 
 def frechet_distance(features_a, features_b, eps=1e-6):
@@ -100,13 +106,13 @@ def classifier_score(probabilities):
 
 
 def class_histogram(probabilities):
-    """Fraction of the samples the classifier assigns to each digit (sums to 1)."""
+    """Fraction of the samples the classifier assigns to each class (sums to 1)."""
     counts = np.bincount(probabilities.argmax(axis=1), minlength=probabilities.shape[1])
     return counts / counts.sum()
 
 
 def mode_coverage(probabilities, threshold=0.5):
-    """Digits that get at least `threshold` times their fair share (1/10) of the samples."""
+    """Classes that get at least `threshold` times their fair share (1/classes) of the samples."""
     histogram = class_histogram(probabilities)
     return int(np.sum(histogram >= threshold / len(histogram)))
 
@@ -128,15 +134,17 @@ def nearest_neighbour_distances(images, reference, batch_size=500):
     return np.concatenate(distances)
 
 
-def quality_report(images, reference_features, reference_images=None, training_images=None, labels=None):
-    """Every sample-quality figure for `images` against a reference set (the test digits).
+def quality_report(images, reference_features, reference_images=None, training_images=None, labels=None,
+                   features=None):
+    """Every sample-quality figure for `images` against a reference set (the test images).
 
     Args:
-        images: Generated images `(n, 28, 28, 1)` in [0, 1].
-        reference_features: Classifier features of the reference digits.
-        reference_images: The reference digits, for the memorisation baseline.
-        training_images: Training digits, for the memorisation check.
-        labels: The digit each image was asked to be, for `label_accuracy`.
+        images: Generated images `(n, *image_shape)` in [0, 1].
+        reference_features: Classifier features of the reference images.
+        reference_images: The reference images, for the memorisation baseline.
+        training_images: Training images, for the memorisation check.
+        labels: The class each image was asked to be, for `label_accuracy`.
+        features: The feature network (see `classify`).
 
     Returns:
         A dict: `fid`, `kid`, `kid_std`, `classifier_score`, `coverage`,
@@ -144,10 +152,10 @@ def quality_report(images, reference_features, reference_images=None, training_i
         distance of samples to the training set) and `nn_distance_real`
         (the same for the reference digits), and with labels `label_accuracy`.
     """
-    features, probabilities = classify(images)
-    kid, kid_std = kernel_distance(features, reference_features)
+    embeddings, probabilities = classify(images, features=features)
+    kid, kid_std = kernel_distance(embeddings, reference_features)
     report = {
-        "fid": frechet_distance(features, reference_features),
+        "fid": frechet_distance(embeddings, reference_features),
         "kid": kid,
         "kid_std": kid_std,
         "classifier_score": classifier_score(probabilities),

@@ -45,11 +45,20 @@ def latent_shape_for(image_shape, levels, latent_channels):
     factor = 2 ** (levels - 1)
     height, width = image_shape[:2]
     if height % factor or width % factor:
+        fits = "x".join(str(-(-side // factor) * factor) for side in (height, width))
         raise ValueError(
             f"an autoencoder of {levels} levels shrinks the sides {factor} times, which does not "
-            f"divide a {height}x{width} image; use {levels - 1} levels or pad the images."
+            f"divide a {height}x{width} image; pad or resize the images to {fits} (on the command "
+            f"line: --image-size {fits} --crop pad), or train on the pixels (--pixel)."
         )
     return (height // factor, width // factor, int(latent_channels))
+
+
+def default_channels(image_shape):
+    """Channels per level of a new autoencoder: three levels (f = 4) for images of up to 32
+    pixels a side, four (f = 8) above, so that the latent grid stays about 8x8 or less per 32
+    pixels."""
+    return DEFAULT_CHANNELS if max(image_shape[:2]) <= 32 else (*DEFAULT_CHANNELS, 2 * DEFAULT_CHANNELS[-1])
 
 
 def build_encoder(image_shape=(28, 28, 1), latent_channels=4, channels=DEFAULT_CHANNELS, name="encoder"):
@@ -113,7 +122,8 @@ class Autoencoder(ImageFitting, keras.Model):
     Args:
         image_shape: `(height, width, channels)` of the images.
         latent_channels: Channels of the latent grid.
-        channels: Channels per level, finest first (three levels: f = 4).
+        channels: Channels per level, finest first (three levels: f = 4);
+            None takes `default_channels(image_shape)`.
         kl_weight: Weight of the KL term.
         seed: Seed of the latent draws in training.
         encoder: A model from `build_encoder` (built from the above if None).
@@ -130,13 +140,13 @@ class Autoencoder(ImageFitting, keras.Model):
     ```
     """
 
-    def __init__(self, image_shape=(28, 28, 1), latent_channels=4, channels=DEFAULT_CHANNELS,
+    def __init__(self, image_shape=(28, 28, 1), latent_channels=4, channels=None,
                  kl_weight=1e-4, seed=None, encoder=None, decoder=None, **kwargs):
         super().__init__(**kwargs)
         if not (math.isfinite(float(kl_weight)) and float(kl_weight) >= 0):
             raise ValueError(f"kl_weight must be a finite number >= 0; got {kl_weight}.")
         image_shape = tuple(int(d) for d in image_shape)
-        channels = tuple(int(c) for c in channels)
+        channels = tuple(int(c) for c in (channels or default_channels(image_shape)))
         latent_shape = latent_shape_for(image_shape, len(channels), latent_channels)
         self.encoder = encoder or build_encoder(image_shape, latent_channels, channels)
         self.decoder = decoder or build_decoder(latent_shape, image_shape[-1], channels)

@@ -73,6 +73,10 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         default_guidance: The classifier-free guidance scale that sampling
             with labels uses when none is given (`guided`, `sample()`, the
             command line).
+        class_names: The name of each class, by label (`--label NAME` on the
+            command line); None names them by number.
+        dataset: The name of the training data (such as `"fashion_mnist"`),
+            kept in the saved file for `keras-sgm evaluate` and for people.
 
     Example:
 
@@ -99,6 +103,8 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         log_sigma_mean=-0.6,
         log_sigma_std=1.6,
         default_guidance=DEFAULT_GUIDANCE,
+        class_names=None,
+        dataset=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,6 +118,13 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             network = build_unet(image_shape, num_classes=num_classes)
         self.network = network
         self.num_classes = network_classes(network, num_classes)
+        if class_names is not None:
+            class_names = tuple(str(name) for name in class_names)
+            if len(class_names) != (self.num_classes or 0):
+                raise ValueError(f"{len(class_names)} class names were given for a model of "
+                                 f"{self.num_classes or 0} classes; give one name per class.")
+        self.class_names = class_names
+        self.dataset = None if dataset is None else str(dataset)
         self.preconditioning = Preconditioning(parameterization, sigma_data)
         self.objective = DenoisingScoreMatching(
             eps, noise_distribution, log_sigma_mean, log_sigma_std, label_dropout, self.num_classes
@@ -281,6 +294,8 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             "log_sigma_mean": objective.log_sigma_mean,
             "log_sigma_std": objective.log_sigma_std,
             "default_guidance": self.default_guidance,
+            "class_names": None if self.class_names is None else list(self.class_names),
+            "dataset": self.dataset,
         }
 
     @classmethod

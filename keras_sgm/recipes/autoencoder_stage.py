@@ -8,7 +8,6 @@ import numpy as np
 from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.latent import LatentScoreModel
 from keras_sgm.models.saving import load_model
-from keras_sgm.recipes.architecture import MNIST_SHAPE
 from keras_sgm.recipes.callbacks import (
     AtomicCheckpoint,
     CalibrateLatents,
@@ -18,7 +17,7 @@ from keras_sgm.recipes.checkpoints import resume_from
 from keras_sgm.recipes.optimizer import default_optimizer
 
 
-def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3, autoencoder=None,
+def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learning_rate=1e-3, autoencoder=None,
                         latent_channels=4, seed=0, verbose=1, continued=None, write_dir=None):
     """The autoencoder of a latent run: loaded from `autoencoder`, else that of
     the `continued` model, else trained in `output_dir`.
@@ -30,9 +29,10 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
 
     Args:
         output_dir: Where `autoencoder.keras` and `autoencoder_history.csv` go.
-        fit_data: `model.fit` keyword arguments (see `mnist_training_data`).
+        fit_data: `model.fit` keyword arguments (see `training_data`).
         steps: Steps per epoch.
         epochs: Epochs of the autoencoder.
+        image_shape: The shape of the run's images.
         learning_rate: Peak learning rate.
         autoencoder: A `.keras` file of a trained `Autoencoder` to use instead.
         latent_channels: Channels of the latent grid of a new autoencoder.
@@ -50,16 +50,16 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
     """
     if autoencoder is not None:
         model = load_model(autoencoder, kind=Autoencoder)
-        if model.image_shape != MNIST_SHAPE:
-            raise ValueError(f"the autoencoder {autoencoder} encodes {model.image_shape} images; "
-                             f"MNIST digits are {MNIST_SHAPE}.")
+        if model.image_shape != tuple(image_shape):
+            raise ValueError(f"the autoencoder {autoencoder} encodes {model.image_shape} images, but the "
+                             f"data's are {tuple(image_shape)}; give an autoencoder of this data (or none).")
         return model
     if isinstance(continued, LatentScoreModel):
         return continued.autoencoder
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "autoencoder.keras"
     keras.utils.set_random_seed(seed)
-    model = Autoencoder(MNIST_SHAPE, latent_channels=latent_channels, seed=seed)
+    model = Autoencoder(image_shape, latent_channels=latent_channels, seed=seed)
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     initial_epoch = resume_from(model, checkpoint, steps)
     if initial_epoch < epochs:
@@ -75,7 +75,7 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, learning_rate=1e-3,
 
 def calibration_images(fit_data, count=5000):
     """Up to `count` training images, from one epoch of `fit` keyword arguments (see
-    `mnist_training_data`): the data repeats without end, and repeats would only cost time."""
+    `training_data`): the data repeats without end, and repeats would only cost time."""
     batches = []
     for batch in fit_data["x"].take(fit_data["steps_per_epoch"]):
         batches.append(np.asarray(batch[0] if isinstance(batch, tuple) else batch))

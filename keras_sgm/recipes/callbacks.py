@@ -91,7 +91,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     Args:
         path: The PNG file, rewritten every epoch.
-        num: Digits in the grid.
+        num: Images in the grid.
         seed: Seed of the samples: the same noise every epoch.
     """
 
@@ -125,7 +125,7 @@ def training_callbacks(output_dir, images_per_epoch, verbose=1, sample_grid=True
         verbose: Print the epoch times.
         sample_grid: Write `progress.png` after every epoch.
         seed: Seed of the grid's samples.
-        num_samples: Digits in the grid.
+        num_samples: Images in the grid.
 
     Returns:
         A list of callbacks; the `EpochTimer` is the last.

@@ -61,6 +61,22 @@ def continued_run(checkpoint, init_weights=None):
         return None
 
 
+def check_continues(continued, data, source):
+    """Raises a `ValueError` unless the saved model a run continues (see `continued_run`) makes
+    images of the run's data: its shape, and its classes (or none)."""
+    if continued is None:
+        return
+    wanted = (tuple(data.image_shape), data.num_classes)
+    saved = (tuple(continued.image_shape), continued.num_classes)
+    if wanted != saved:
+        def what(shape, classes):
+            return f"{'x'.join(map(str, shape))} images {f'of {classes} classes' if classes else 'without labels'}"
+
+        raise ValueError(f"{source} holds a model of {what(*saved)}, but the data {data.name} gives "
+                         f"{what(*wanted)}; choose another --output-dir (or --init-weights), or the data "
+                         f"options (--image-size, --color, --no-labels) of that model.")
+
+
 def start_from(model, weights):
     """Copies the network weights of a saved `ScoreModel` into `model`.
 
@@ -80,7 +96,7 @@ def start_from(model, weights):
         raise ValueError(
             f"cannot start from {weights}: {type(error).__name__}: {str(error)[:200]}. "
             f"It must be a .keras file saved from a ScoreModel of the same architecture "
-            f"(28x28x1 digits, 10 classes, the same patch size), or 'pretrained'."
+            f"(the same image shape, classes and patch size), or 'pretrained'."
         ) from error
     if model.ema_network is not None:
         model.ema_network.set_weights(values)

@@ -19,10 +19,20 @@ class TrainingConfig:
     Attributes:
         output_dir: Where the checkpoint (resumed from), the loss history
             and the samples go.
-        data: The training images: `"mnist"` (TensorFlow Datasets, from
-            `data_dir` or `$TFDS_DATA_DIR`), or an `.npz` file with
-            `x_train` (and `y_train`).
+        data: The training images (see `keras_sgm.data.open_data`): a
+            TensorFlow Datasets name (`"mnist"`, `"fashion_mnist"`, from
+            `data_dir` or `$TFDS_DATA_DIR`), a folder of images (class
+            subfolders give labels), or an `.npz` file with `x_train` (and
+            `y_train`, `class_names`).
         data_dir: The TFDS data directory.
+        image_size: `(height, width)` (or `"HxW"`) to resize the images
+            to; None keeps their own size.
+        color: `"grayscale"` or `"rgb"`; None keeps the data's own.
+        crop: For another aspect ratio: `"center"` crops, `"pad"` pads,
+            `"none"` stretches.
+        labels: Train on the class labels (a class-conditional model);
+            False, or data without labels, trains an unconditional one.
+        flip: Random horizontal flips (not for digits or text).
         epochs: Epochs in the whole run.
         batch_size: Images per training batch.
         steps_per_epoch: Cap on the steps per epoch, for quick runs.
@@ -55,7 +65,7 @@ class TrainingConfig:
             TensorFlow) or `"off"`. Keras's `KERAS_DISTRIBUTION_*` variables
             join several processes (JAX); see `docs/scaling.md`.
         num_samples: Samples in the grids drawn after every epoch and at the end
-            (the by-digit grid: up to 10, at most this many, per digit).
+            (the by-class grid: up to 10, at most this many, per class).
         seed: Seed of the weights, the training noise and the samples.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
@@ -69,6 +79,11 @@ class TrainingConfig:
     output_dir: str = "runs/mnist"
     data: str = "mnist"
     data_dir: str | None = None
+    image_size: tuple | str | None = None
+    color: str | None = None
+    crop: str = "center"
+    labels: bool = True
+    flip: bool = False
     epochs: int = 14
     batch_size: int = 128
     steps_per_epoch: int | None = None

@@ -12,28 +12,24 @@ from keras_sgm.backend.distribution import data_parallel
 from keras_sgm.data.images import save_grid
 from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.unet import build_unet
-from keras_sgm.recipes.architecture import (
-    MNIST_SHAPE,
-    architecture,
-    is_latent_run,
-    score_model,
-)
+from keras_sgm.recipes.architecture import architecture, is_latent_run, score_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
 from keras_sgm.recipes.callbacks import NonFiniteLossError, training_callbacks
-from keras_sgm.recipes.checkpoints import continued_run, resume_or_start
+from keras_sgm.recipes.checkpoints import check_continues, continued_run, resume_or_start
 from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
-from keras_sgm.recipes.data import mnist_training_data
+from keras_sgm.recipes.data import run_data, training_data
 from keras_sgm.recipes.optimizer import default_optimizer
 from keras_sgm.sampling.sample import sample
 
 
 def train(config=DEFAULTS):
-    """Trains a class-conditional score model of MNIST by the recipe `config`, then samples.
+    """Trains a score model of `config.data` by the recipe `config`, then samples.
 
-    It writes an unconditional grid of `config.num_samples` digits and a
-    grid with one row per digit (classifier-free guidance) of up to 10
-    (at most `num_samples`) each, both with the
-    fast sampler; `examples/mnist.py` shows the same steps one by one.
+    The model is class-conditional when the data has labels. It writes an
+    unconditional grid of `config.num_samples` images and, with labels, a
+    grid with one row per class (classifier-free guidance) of up to 10 (at
+    most `num_samples`) each, both with the fast sampler;
+    `examples/mnist.py` shows the same steps one by one.
 
     The model, with its optimizer and RNG state, is saved atomically to
     `output_dir/model.keras` after every epoch, and the same call resumes
@@ -73,6 +69,7 @@ def _train(config, parallel, write_dir):
     checkpoint = output_dir / "model.keras"
     batch_size, epochs, seed = config.batch_size, config.epochs, config.seed
     verbose = config.verbose if parallel.is_chief else 0
+    data = run_data(config)  # bad data fails first, with nothing printed or written
     if verbose and parallel.strategy is not None:
         print(f"training on {parallel.describe()}")
     if config.verbose and parallel.num_processes > 1:
@@ -80,22 +77,25 @@ def _train(config, parallel, write_dir):
         # It notices a vanished process at its next collective, or by its heartbeat (100 s).
         print("if a process dies, the others stop within minutes; the same command on every host then resumes "
               "from the last checkpoint")
-    fit_data, steps = mnist_training_data(batch_size, config.data, config.data_dir, config.steps_per_epoch, seed)
+    if verbose:
+        print(f"data: {data.describe()}")
+    fit_data, steps = training_data(data, batch_size, config.steps_per_epoch, seed, config.flip)
 
     network_given = config.network_options()
     continued = continued_run(checkpoint, config.init_weights)
+    check_continues(continued, data, checkpoint if checkpoint.exists() else config.init_weights)
     autoencoder = config.autoencoder
     if is_latent_run(continued, config.latent) or autoencoder is not None:
         # Bad network options fail now, not after minutes of autoencoder training.
-        build_unet(**architecture(continued, Autoencoder(MNIST_SHAPE), **network_given))
-        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, config.autoencoder_epochs,
+        build_unet(**architecture(data.image_shape, continued, Autoencoder(data.image_shape), **network_given))
+        autoencoder = prepare_autoencoder(output_dir, fit_data, steps, config.autoencoder_epochs, data.image_shape,
                                           autoencoder=autoencoder, seed=seed, verbose=verbose, continued=continued,
                                           write_dir=write_dir)
 
     keras.utils.set_random_seed(seed)
-    network_options = architecture(continued, autoencoder, **network_given)
-    model = score_model(network_options, autoencoder, config.mixed_precision, label_dropout=config.label_dropout,
-                        ema_decay=config.ema_decay, seed=seed)
+    network_options = architecture(data.image_shape, continued, autoencoder, **network_given)
+    model = score_model(network_options, data, autoencoder, config.mixed_precision,
+                        label_dropout=config.label_dropout, ema_decay=config.ema_decay, seed=seed)
     jit_compile = config.jit_compile
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
@@ -113,21 +113,23 @@ def _train(config, parallel, write_dir):
 
     images, nfe, sample_seconds = sample(model, config.num_samples, seed=seed, progress=verbose == 1)
     grid = save_grid(images, write_dir / "samples.png")
-    per_class = min(10, config.num_samples)
-    by_digit, _, _ = sample(model, per_class * model.num_classes,
-                            labels=np.repeat(np.arange(model.num_classes), per_class), seed=seed)
-    digit_grid = save_grid(by_digit, write_dir / "samples_by_digit.png", columns=per_class)
+    class_grid = None
+    if model.num_classes:
+        per_class = min(10, config.num_samples)
+        by_class, _, _ = sample(model, per_class * model.num_classes,
+                                labels=np.repeat(np.arange(model.num_classes), per_class), seed=seed)
+        class_grid = save_grid(by_class, write_dir / "samples_by_class.png", columns=per_class)
     timer = callbacks[-1]
     if verbose:
         if timer.seconds:
             print(f"mean epoch time: {np.mean(timer.seconds):.1f} s over {len(timer.seconds)} epochs")
-        print(f"sampled {config.num_samples} digits in {sample_seconds:.1f} s ({nfe} network evaluations each)")
-        print(f"checkpoint: {checkpoint}\nsamples:    {grid}\nby digit:   {digit_grid}")
+        print(f"sampled {config.num_samples} images in {sample_seconds:.1f} s ({nfe} network evaluations each)")
+        print(f"checkpoint: {checkpoint}\nsamples:    {grid}" + (f"\nby class:   {class_grid}" if class_grid else ""))
     return {
         "model": model,
         "checkpoint": checkpoint,
         "samples": grid,
-        "samples_by_digit": digit_grid,
+        "samples_by_class": class_grid,
         "epoch_seconds": timer.seconds,
         "sample_seconds": sample_seconds,
     }
