@@ -1,22 +1,24 @@
-"""Turns a training checkpoint into the model that ships in the package.
+"""Turns a training checkpoint into a model that ships in the package.
 
-    python scripts/export_pretrained.py runs/mnist-jax/model.keras
+    python scripts/export_pretrained.py runs/mnist-v7/model.keras [--preset fashion_mnist]
 
-Keeps the EMA weights only (see `keras_sgm.pretrained.inference_copy`) and
-writes `keras_sgm/weights/mnist_score_model.keras`, or `--out`.
+Keeps the EMA weights only (see `keras_sgm.models.presets.inference_copy`) and
+writes the preset's file, `keras_sgm/weights/<preset>_score_model.keras`, or `--out`.
 """
 
 import argparse
 
-from keras_sgm.models.presets import PRETRAINED, inference_copy
+from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS, inference_copy
 from keras_sgm.models.saving import load_model
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a .keras file written by training")
-    parser.add_argument("--out", default=str(PRETRAINED))
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
+    parser.add_argument("--out", default=None, help="default: the preset's file in the package")
     args = parser.parse_args()
+    args.out = args.out or str(PRESETS[args.preset].path)
     model = inference_copy(load_model(args.checkpoint))
     model.save(args.out)
     print(f"wrote {args.out}")

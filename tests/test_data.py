@@ -69,3 +69,17 @@ def test_the_recipes_batches_follow_the_seed_however_far_another_iterator_ran():
     assert all(np.array_equal(a, b) for a, b in zip(reference, again))
     other_seed, _ = training_data(str(FIXTURE), 16, steps_per_epoch=4, seed=1)
     assert not np.array_equal(reference[0], np.asarray(next(iter(other_seed["x"]))[0]))
+
+
+@pytest.mark.skipif(not (SHARED_TFDS / "fashion_mnist").is_dir(), reason=f"no prepared Fashion-MNIST in {SHARED_TFDS}")
+def test_any_tfds_image_dataset_by_name_with_its_class_names():
+    from keras_sgm.data.sources import open_data
+
+    data = open_data("fashion_mnist", str(SHARED_TFDS))
+    assert (data.name, data.image_shape, data.sizes) == ("fashion_mnist", (28, 28, 1), {"train": 60_000, "test": 10_000})
+    assert data.class_names[0] == "T-shirt/top" and data.class_names[9] == "Ankle boot"
+    images, labels = next(iter(data.examples("test").batch(8)))
+    assert images.dtype.name == "uint8" and tuple(images.shape) == (8, 28, 28, 1) and labels.dtype.name == "int64"
+    colour = open_data("fashion_mnist", str(SHARED_TFDS), image_size=32, color="rgb", crop="pad", labels=False)
+    assert colour.image_shape == (32, 32, 3) and colour.class_names is None
+    assert tuple(next(iter(colour.examples("test").batch(2))).shape) == (2, 32, 32, 3)

@@ -37,9 +37,9 @@ def test_example_trains_samples_and_resumes(tmp_path):
     # The default is latent diffusion: an autoencoder first, then the score model on its latents.
     assert isinstance(saved, LatentScoreModel) and (tmp_path / "autoencoder.keras").exists()
     # The model of the recipe that `keras-sgm train` runs, from the same defaults.
-    recipe = score_model(architecture(saved.image_shape, None, saved.autoencoder), open_data(str(FIXTURE)), saved.autoencoder,
-                         label_dropout=DEFAULTS.label_dropout,
-                         ema_decay=DEFAULTS.ema_decay, seed=DEFAULTS.seed)
+    recipe = score_model(architecture(saved.image_shape, None, saved.autoencoder), open_data(str(FIXTURE)),
+                         saved.autoencoder, label_dropout=DEFAULTS.label_dropout, ema_decay=DEFAULTS.ema_decay,
+                         seed=DEFAULTS.seed)
     assert {**recipe.get_config(), "name": None} == {**saved.get_config(), "name": None}
 
     second = run_example(tmp_path, epochs=2)

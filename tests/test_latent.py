@@ -135,8 +135,18 @@ def test_a_latent_model_saved_on_another_backend_gives_the_same_outputs(source, 
     np.testing.assert_allclose(to_numpy(loaded.decode(expected["latents"])), expected["images"], atol=1e-5)
 
 
+def test_the_autoencoders_levels_follow_the_image_size():
+    # f = 4 up to 32 pixels a side, f = 8 above: the latent grid stays small for the U-Net.
+    for image_shape, latent_shape in (((28, 28, 1), (7, 7, 4)), ((32, 32, 3), (8, 8, 4)), ((64, 64, 3), (8, 8, 4)),
+                                      ((64, 48, 1), (8, 6, 4)), ((24, 32, 1), (6, 8, 4))):
+        autoencoder = Autoencoder(image_shape)
+        assert autoencoder.latent_shape == latent_shape, image_shape
+        images = np.random.default_rng(0).random((2, *image_shape), dtype=np.float32)
+        assert tuple(autoencoder(images).shape) == (2, *image_shape)
+
+
 def test_bad_latent_inputs_get_clear_errors(tmp_path):
-    with pytest.raises(ValueError, match="does not divide a 30x30 image"):
+    with pytest.raises(ValueError, match="does not divide a 30x30 image; pad or resize the images to 32x32"):
         Autoencoder(image_shape=(30, 30, 1), channels=TINY_AUTOENCODER)
     with pytest.raises(ValueError, match=r"build_unet\(\(7, 7, 4\)"):
         LatentScoreModel(Autoencoder(channels=TINY_AUTOENCODER), build_unet((28, 28, 1), channels=(8,)))

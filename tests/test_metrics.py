@@ -70,3 +70,20 @@ def test_inpainting_accuracy_of_a_model_that_knows_each_digit(test_digits):
     full_digits = float(np.mean(metrics.classify(images)[1].argmax(axis=1) == labels))
     assert report["accuracy"] == pytest.approx(full_digits, abs=1 / 64)
     assert report["accuracy_known_half_only"] < report["accuracy"]
+
+
+def test_inception_features_take_any_image_shape_and_say_where_the_weights_go_offline(monkeypatch, tmp_path):
+    from keras_sgm.evaluation import classifier
+
+    network = classifier.inception_network((32, 32, 1), weights=None)  # random weights: the code path alone
+    features, probabilities = metrics.classify(np.random.default_rng(0).random((2, 32, 32, 1)), features=network)
+    assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(classifier.socket, "create_connection", offline)
+    with pytest.raises(FileNotFoundError, match=f"at {tmp_path / 'models' / classifier.INCEPTION_WEIGHTS}"):
+        classifier.inception_network((32, 32, 3))

@@ -120,8 +120,8 @@ def test_flips_follow_the_seed(pets):
     assert np.array_equal(first_batch(True), flipped)
 
 
-def test_a_model_of_rgb_class_folders_samples_by_name_and_reloads_on_another_backend(pets_model, tmp_path,
-                                                                                     backend):
+def test_a_model_of_rgb_class_folders_samples_inpaints_and_reloads_on_another_backend(pets, pets_model, tmp_path,
+                                                                                      backend):
     import keras
 
     out = pets_model.parent
@@ -136,6 +136,13 @@ def test_a_model_of_rgb_class_folders_samples_by_name_and_reloads_on_another_bac
     assert not (tmp_path / "cows.png").exists()
     dogs = np.load(tmp_path / "dogs.npz")
     assert dogs["labels"].tolist() == [1, 1, 1] and dogs["images"].shape == (3, 32, 32, 3)
+    # Inpainting reads a PNG of the model's size and colour.
+    Image.open(pets / "test" / "dog" / "0.jpg").save(tmp_path / "dog.png")
+    result = invoke("inpaint", "--checkpoint", out / "model.keras", "--image", tmp_path / "dog.png", "--keep", "top",
+                    "--num", 2, "--steps", 2, "--label", "dog", "--out", tmp_path / "i.png", "--npz", tmp_path / "i.npz",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "i.npz")["images"].shape == (2, 32, 32, 3)
     # The same file on another backend: the same denoiser and decoder (sampling noise differs by backend).
     np.savez(tmp_path / "inputs.npz", x=np.random.default_rng(0).normal(size=(2, *model.sample_shape)),
              sigma=np.array([0.5, 5.0]))

@@ -135,6 +135,45 @@ def test_fine_tuning_refuses_weights_of_another_architecture(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+SHARED_FASHION = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion_mnist.npz"
+
+
+def test_presets_by_name_fit_the_size_budget_and_name_their_classes():
+    from keras_sgm.models.presets import PRESETS
+
+    fashion = keras_sgm.load_pretrained("fashion_mnist")
+    assert PRESETS["fashion_mnist"].path.stat().st_size <= 10 * 2**20
+    assert (fashion.image_shape, fashion.class_names, fashion.dataset) == ((28, 28, 1), FASHION_CLASSES,
+                                                                           "fashion_mnist")
+    with pytest.raises(ValueError, match="mnist, fashion_mnist"):
+        keras_sgm.load_pretrained("cifar10")
+
+
+def test_sample_preset_fashion_mnist_by_class_name_is_recognised_by_the_shipped_classifier(tmp_path):
+    common = ["sample", "--preset", "fashion_mnist", "--num", 8, "--no-progress", "--out", tmp_path / "g.png"]
+    result = CliRunner().invoke(main, [str(a) for a in [*common, "--label", "all", "--npz", tmp_path / "all.npz"]])
+    assert result.exit_code == 0 and "80 images (one row per class" in result.output, result.output
+    raw = np.load(tmp_path / "all.npz")
+    recognised = metrics.classify(raw["images"], features="fashion_mnist")[1].argmax(axis=1) == raw["labels"]
+    assert np.mean(recognised) >= 0.8
+    result = CliRunner().invoke(main, [str(a) for a in [*common, "--label", "ankle boot", "--npz",
+                                                        tmp_path / "boots.npz"]])
+    assert result.exit_code == 0 and "(Ankle boot, guidance" in result.output, result.output
+    assert np.load(tmp_path / "boots.npz")["labels"].tolist() == [9] * 8
+    both = CliRunner().invoke(main, [*map(str, common), "--checkpoint", "x.keras"])
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+@pytest.mark.skipif(not SHARED_FASHION.exists(), reason=f"no {SHARED_FASHION}")
+def test_the_shipped_fashion_classifier_reaches_90_percent_on_test_clothes():
+    with np.load(SHARED_FASHION) as data:
+        images, labels = data["x_test"][:2000, ..., None], data["y_test"][:2000]
+    predicted = metrics.classify(images, features="fashion_mnist")[1].argmax(axis=1)
+    assert np.mean(predicted == labels) >= 0.9
+
+
 if __name__ == "__main__":
     np.savez_compressed(REFERENCE, outputs=probe_outputs(keras_sgm.load_pretrained()))
     print(f"wrote {REFERENCE}")

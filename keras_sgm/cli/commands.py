@@ -153,11 +153,11 @@ def _churn_option(sampler, churn):
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
 @npz_option("the raw images")
 @progress_option
-def sample(checkpoint, num, label, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
+def sample(checkpoint, preset, num, label, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
     """Sample images and write them as a PNG grid.
 
-    With no --checkpoint it uses the pretrained MNIST model, so
-    `keras-sgm sample --label all` works right after installing.
+    With no --checkpoint it uses a shipped model (--preset, MNIST by
+    default), so `keras-sgm sample --label all` works right after installing.
     """
     from keras_sgm.data.images import save_grid
     from keras_sgm.diffusion.guidance import resolve_guidance
@@ -166,7 +166,7 @@ def sample(checkpoint, num, label, guidance, sampler, steps, churn, seed, batch_
     options = _churn_option(sampler, churn)
     out = writable_file(out, ".png")
     npz = writable_file(npz, ".npz") if npz else None
-    model = load_model_or_fail(checkpoint)
+    model = load_model_or_fail(checkpoint, preset)
     if label is None:
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
@@ -212,7 +212,7 @@ def sample(checkpoint, num, label, guidance, sampler, steps, churn, seed, batch_
               help="PNG: the masked input (unknown pixels grey), then the completions.")
 @npz_option("the completions")
 @progress_option
-def inpaint(image, keep, mask_path, checkpoint, num, label, guidance, steps, resample,
+def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, steps, resample,
             reconstruction_guidance, seed, out, npz, progress):
     """Fill in the unknown part of an image, keeping its known pixels.
 
@@ -227,7 +227,7 @@ def inpaint(image, keep, mask_path, checkpoint, num, label, guidance, steps, res
         fail("give exactly one of --keep (top, bottom, left, right) or --mask PNG.")
     out = writable_file(out, ".png")
     npz = writable_file(npz, ".npz") if npz else None
-    model = load_model_or_fail(checkpoint)
+    model = load_model_or_fail(checkpoint, preset)
     known = read_png(image, model.image_shape, "image")
     if mask_path is not None:
         mask = (read_png(mask_path, (*model.image_shape[:2], 1), "mask") > 0.5).astype("float32")
@@ -270,12 +270,13 @@ def inpaint(image, keep, mask_path, checkpoint, num, label, guidance, steps, res
 @data_options(None, " [default: the model's training data when it names a TFDS dataset, else mnist]; its test "
                     "split, in the model's size and colour, is the reference")
 @click.option("--features", default=None,
-              help="The feature network of the metrics: mnist or fashion_mnist (shipped), or a .keras file from "
+              help="The feature network of the metrics: mnist or fashion_mnist (shipped), inception "
+                   "(Inception-V3, ImageNet weights, for natural colour images), or a .keras file from "
                    "`keras-sgm train-classifier` [default: the shipped one of the model's data].")
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @progress_option
-def evaluate(checkpoint, num, sampler, steps, churn, conditional, guidance, seed, batch_size, bpd, bpd_num,
+def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidance, seed, batch_size, bpd, bpd_num,
              bpd_tolerance, calibrate, data, data_dir, features, json_path, progress):
     """Sample images and score them against a test set: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
@@ -292,14 +293,14 @@ def evaluate(checkpoint, num, sampler, steps, churn, conditional, guidance, seed
 
     options = _churn_option(sampler, churn)
     json_path = writable_file(json_path, ".json")
-    model = load_model_or_fail(checkpoint)
+    model = load_model_or_fail(checkpoint, preset)
     dataset = model.dataset or "mnist"
     features = features or shipped_features_for(dataset)
     if features is None:
         fail(f"no feature network ships for {dataset}: train one with `keras-sgm train-classifier --data DATA "
              f"--output classifier.keras`, then give --features classifier.keras.")
     try:
-        network = load_classifier(features)
+        network = load_classifier(features, model.image_shape)
     except (FileNotFoundError, ValueError) as error:
         fail(" ".join(str(error).split()))
     if tuple(network.input.shape[1:]) != model.image_shape:
@@ -308,12 +309,16 @@ def evaluate(checkpoint, num, sampler, steps, churn, conditional, guidance, seed
     labels = None
     if conditional:
         labels = class_labels(model, "all", -(-num // (model.num_classes or 1)), "--conditional")[:num]
-    if data is None:
+    defaulted = data is None
+    if defaulted:
         data = model.dataset if model.dataset and _is_tfds_name(model.dataset) else "mnist"
     try:
         test_images, train_images = load_reference_images(data, data_dir, model.image_shape)
     except (DatasetUnavailableError, ValueError) as error:
-        fail(" ".join(str(error).split()))
+        hint = ""
+        if defaulted and model.dataset:
+            hint = f" The model was trained on {model.dataset}: give --data that folder or file."
+        fail(" ".join(str(error).split()) + hint)
     reference = metrics.classify(test_images, features=network)
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,

@@ -9,6 +9,7 @@ import click
 
 from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES
 from keras_sgm.data.sources import COLORS, CROPS, kind_of_source, parse_image_size
+from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
 from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.names import SAMPLER_FUNCTIONS, SAMPLER_SUMMARIES
 
@@ -54,9 +55,12 @@ def _stack(*decorators):
     return apply
 
 
-checkpoint_option = click.option(
-    "--checkpoint", type=click.Path(dir_okay=False), default=None,
-    help="A .keras file saved by keras-sgm (default: the pretrained MNIST model).")
+checkpoint_option = _stack(
+    click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+                 help="A .keras file saved by keras-sgm (default: the shipped model of --preset)."),
+    click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+                 help=f"A shipped model, instead of --checkpoint [default: {DEFAULT_PRESET}]."),
+)
 seed_option = click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0, show_default=True)
 progress_option = click.option("--progress/--no-progress", default=True, show_default=True)
 

@@ -5,10 +5,14 @@ scores samples with a LeNet-style classifier of the same data (>= 99.3 %
 test accuracy on MNIST, >= 90 % on Fashion-MNIST). Those two ship inside the
 package, so their metrics need no download and give the same numbers on every
 backend; `keras-sgm train-classifier` trains one for any other labelled
-dataset, and `scripts/train_classifier.py` reproduces the shipped ones.
+dataset, and `scripts/train_classifier.py` reproduces the shipped ones. For
+natural colour images, `"inception"` is the standard Inception-V3 FID network
+(Keras's ImageNet weights, downloaded once into `~/.keras/models`).
 """
 
+import os
 import pathlib
+import socket
 
 import keras
 from keras import layers
@@ -19,6 +23,9 @@ SHIPPED = {"mnist": WEIGHTS_DIR / "mnist_classifier.weights.h5",
 """The shipped classifiers' weights, by the name of their dataset (28x28x1 images, 10 classes)."""
 WEIGHTS = SHIPPED["mnist"]
 FEATURES_LAYER = "features"
+INCEPTION = "inception"
+INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+_DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
 
 def build_classifier(image_shape=(28, 28, 1), num_classes=10, name="classifier"):
@@ -56,23 +63,74 @@ def feature_network(classifier):
     return keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output])
 
 
+def inception_network(image_shape, weights="imagenet"):
+    """Inception-V3 as a feature network: 2,048 pooled features and 1,000 ImageNet logits.
+
+    Images in [0, 1] of any size are resized to 299x299 (grayscale repeated
+    to three channels) and scaled to [-1, 1], Inception's own input.
+    `keras.applications.InceptionV3` differs slightly from the TF-slim graph
+    that pytorch-fid and clean-fid use, so its FIDs compare with each other,
+    not with theirs.
+
+    Args:
+        image_shape: `(height, width, channels)` of the images to score.
+        weights: `"imagenet"` (downloaded once, cached in `~/.keras/models`),
+            a weights file, or None for random weights (tests).
+
+    Raises:
+        FileNotFoundError: The ImageNet weights are neither cached nor
+            downloadable; the message says where to put the file.
+    """
+    cached = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")) / "models" / INCEPTION_WEIGHTS
+    if weights == "imagenet" and not cached.exists():
+        try:
+            socket.create_connection(_DOWNLOAD_HOST, timeout=10).close()
+        except OSError:
+            raise FileNotFoundError(
+                f"the Inception-V3 ImageNet weights are not cached and cannot be downloaded "
+                f"({_DOWNLOAD_HOST[0]} is unreachable): put {INCEPTION_WEIGHTS} (from keras-applications' "
+                f"release files) at {cached}, or give --features a classifier of your data."
+            ) from None
+    inception = keras.applications.InceptionV3(weights=weights, classifier_activation=None)
+    images = keras.Input(tuple(image_shape), name="images")
+    h = layers.Resizing(299, 299, name="to_299")(images)
+    if image_shape[-1] == 1:
+        h = layers.Concatenate(name="gray_to_rgb")([h, h, h])
+    h = layers.Rescaling(2.0, offset=-1.0, name="to_inception_range")(h)
+    inner = keras.Model(inception.input, [inception.get_layer("avg_pool").output, inception.output])
+    return keras.Model(images, inner(h), name="inception_features")
+
+
+def feature_network(classifier):
+    """A model from images to `(features, logits)` of a classifier made by `build_classifier`."""
+    return keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output])
+
+
 _LOADED = {}
 
 
-def load_classifier(features=None):
+def load_classifier(features=None, image_shape=None):
     """A feature network for the metrics, as a model returning `(features, logits)`.
 
     Args:
         features: None or `"mnist"` for the shipped MNIST classifier,
-            `"fashion_mnist"` for the shipped Fashion-MNIST one, or the
+            `"fashion_mnist"` for the shipped Fashion-MNIST one,
+            `"inception"` for Inception-V3 (see `inception_network`), or the
             `.keras` file of a classifier from `keras-sgm train-classifier`.
+        image_shape: The images' shape, for `"inception"` (which resizes
+            any); the others take the shape they were trained on.
 
     Raises:
-        FileNotFoundError: The file, or the shipped weights, are missing.
+        FileNotFoundError: The file, or the shipped or ImageNet weights, are missing.
         ValueError: The file holds no classifier with a `"features"` layer.
     """
     key = str(features or "mnist")
+    if key == INCEPTION:
+        key = f"{INCEPTION}:{'x'.join(map(str, image_shape or (299, 299, 3)))}"
     if key not in _LOADED:
+        if key.startswith(f"{INCEPTION}:"):
+            _LOADED[key] = inception_network(image_shape or (299, 299, 3))
+            return _LOADED[key]
         if key in SHIPPED:
             if not SHIPPED[key].exists():
                 raise FileNotFoundError(
@@ -84,8 +142,8 @@ def load_classifier(features=None):
         else:
             path = pathlib.Path(key)
             if not path.is_file():
-                raise FileNotFoundError(f"no feature network {key}: give mnist, fashion_mnist, or a .keras file "
-                                        f"written by `keras-sgm train-classifier`.")
+                raise FileNotFoundError(f"no feature network {key}: give mnist, fashion_mnist, inception, or a "
+                                        f".keras file written by `keras-sgm train-classifier`.")
             try:
                 classifier = keras.saving.load_model(path, compile=False)
                 classifier.get_layer(FEATURES_LAYER)

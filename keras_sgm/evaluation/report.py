@@ -18,10 +18,11 @@ def format_report(report):
         ("class shares", " ".join(f"{p:.3f}" for p in report["class_histogram"])),
     ]
     if "nn_distance" in report:
-        rows.append(("nearest training image (median L2)",
-                     f"{report['nn_distance']:.3f} (real test images: {report.get('nn_distance_real', float('nan')):.3f})"))
+        real = report.get("nn_distance_real", float("nan"))
+        rows.append(("nearest training image (median L2)", f"{report['nn_distance']:.3f} (real test images: {real:.3f})"))
     if "bpd" in report:
-        rows.append(("bits/dim", f"{report['bpd']:.4f} +- {report['bpd_stderr']:.4f} ({report['bpd_images']} test images)"))
+        rows.append(("bits/dim",
+                     f"{report['bpd']:.4f} +- {report['bpd_stderr']:.4f} ({report['bpd_images']} test images)"))
     if "fid_floor" in report:
         rows.append(("FID floor / ceiling", f"{report['fid_floor']:.3f} / {report['fid_ceiling']:.1f}"))
         rows.append(("classifier score of the test set", f"{report['classifier_score_test']:.3f}"))

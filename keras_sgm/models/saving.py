@@ -20,7 +20,8 @@ def load_model(path=None, compile=False, kind=None):
 
     Args:
         path: A `.keras` file saved from a keras-sgm model; None or
-            `"pretrained"` for the shipped MNIST model.
+            `"pretrained"` for the shipped MNIST model, or the name of a
+            shipped preset (`"fashion_mnist"`, see `PRESETS`).
         compile: Restore the optimizer too (to train on); False for sampling.
         kind: The class the model must be an instance of; by default any
             `ScoreFunction` (a score model, pixel or latent).
@@ -44,11 +45,11 @@ def load_model(path=None, compile=False, kind=None):
 
     keras_sgm.import_backend()  # registers the classes a file may hold
     kind = kind or ScoreFunction
-    if path is None or str(path) == PRETRAINED_NAME:
-        from keras_sgm.models.presets import load_pretrained
+    from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS, load_pretrained
 
+    if path is None or str(path) == PRETRAINED_NAME or str(path) in PRESETS:
         try:
-            return load_pretrained()
+            return load_pretrained(DEFAULT_PRESET if path is None or str(path) == PRETRAINED_NAME else str(path))
         except FileNotFoundError as error:
             raise CheckpointError(" ".join(str(error).split())) from None
     path = pathlib.Path(path)
