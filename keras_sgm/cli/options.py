@@ -97,6 +97,9 @@ class DataSource(click.ParamType):
 
     name = "NAME|DIR|FILE.npz"
 
+    def get_metavar(self, param, ctx=None):
+        return self.name  # as written: click would upper-case it
+
     def convert(self, value, param, ctx):
         try:
             kind_of_source(value)
@@ -109,6 +112,9 @@ class ImageSize(click.ParamType):
     """`H` or `HxW` in pixels, e.g. `32` or `64x48`."""
 
     name = "H[xW]"
+
+    def get_metavar(self, param, ctx=None):
+        return self.name
 
     def convert(self, value, param, ctx):
         try:
