@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_sgm.cli import main
-from keras_sgm.cli.options import Channels, DataSource, FiniteFloat, ImageSize, Label
+from keras_sgm.cli.options import Channels, DataSource, FeatureNetwork, FiniteFloat, ImageSize, Label
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}
@@ -56,6 +56,8 @@ def _hostile_values(param):
     if isinstance(kind, DataSource):  # a TFDS name, a folder of images, or an existing .npz
         return st.sampled_from(["missing.npz", "a_folder", "garbage.bin", "", "MNIST", "a_folder.npz",
                                 "no_such_dataset", "./missing_folder", "digit.png"])
+    if isinstance(kind, FeatureNetwork):
+        return st.sampled_from(["missing.keras", "a_folder", "garbage.bin", "", "inception3", "digit.png", "MNIST"])
     if isinstance(kind, ImageSize):
         return st.one_of(st.sampled_from(["0", "32x", "x32", "-4", "4097", "32x32x3", "", "1e3"]),
                          _text_except(set()).filter(lambda s: _refused(kind, s)))

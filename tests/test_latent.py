@@ -139,10 +139,11 @@ def test_the_autoencoders_levels_follow_the_image_size():
     # f = 4 up to 32 pixels a side, f = 8 above: the latent grid stays small for the U-Net.
     for image_shape, latent_shape in (((28, 28, 1), (7, 7, 4)), ((32, 32, 3), (8, 8, 4)), ((64, 64, 3), (8, 8, 4)),
                                       ((64, 48, 1), (8, 6, 4)), ((24, 32, 1), (6, 8, 4))):
-        autoencoder = Autoencoder(image_shape)
-        assert autoencoder.latent_shape == latent_shape, image_shape
-        images = np.random.default_rng(0).random((2, *image_shape), dtype=np.float32)
-        assert tuple(autoencoder(images).shape) == (2, *image_shape)
+        assert Autoencoder(image_shape).latent_shape == latent_shape, image_shape
+    non_square = Autoencoder((64, 48, 3))
+    images = np.random.default_rng(0).random((2, 64, 48, 3), dtype=np.float32)
+    assert tuple(non_square.encode(images).shape) == (2, 8, 6, 4)
+    assert tuple(non_square(images).shape) == (2, 64, 48, 3)
 
 
 def test_bad_latent_inputs_get_clear_errors(tmp_path):

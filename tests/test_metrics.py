@@ -75,7 +75,8 @@ def test_inpainting_accuracy_of_a_model_that_knows_each_digit(test_digits):
 def test_inception_features_take_any_image_shape_and_say_where_the_weights_go_offline(monkeypatch, tmp_path):
     from keras_sgm.evaluation import classifier
 
-    network = classifier.inception_network((32, 32, 1), weights=None)  # random weights: the code path alone
+    # Random weights at Inception's smallest size: the code path alone.
+    network = classifier.inception_network((32, 32, 1), weights=None, size=75)
     features, probabilities = metrics.classify(np.random.default_rng(0).random((2, 32, 32, 1)), features=network)
     assert features.shape == (2, 2048) and probabilities.shape == (2, 1000)
     assert np.allclose(probabilities.sum(axis=1), 1.0)

@@ -177,7 +177,7 @@ def test_train_classifier_gives_the_features_that_evaluate_scores_a_colour_model
     import json
 
     classifier = tmp_path / "pets.keras"
-    result = invoke("train-classifier", "--data", pets, "--output", classifier, "--epochs", 6, "--batch-size", 4)
+    result = invoke("train-classifier", "--data", pets, "--output", classifier, "--epochs", 3, "--batch-size", 8)
     assert result.exit_code == 0 and "classifier of 32x32x3 images, test accuracy" in result.output, result.output
     # Red cats and blue dogs: the colour alone tells them apart.
     assert float(result.output.split("test accuracy ")[1].split()[0]) >= 0.75

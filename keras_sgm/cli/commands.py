@@ -18,6 +18,7 @@ from keras_sgm.cli.io import (
 )
 from keras_sgm.cli.labels import class_labels, noun
 from keras_sgm.cli.options import (
+    FeatureNetwork,
     FiniteFloat,
     checkpoint_option,
     data_options,
@@ -269,7 +270,7 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
               help="Also the FID floor (train vs test images) and ceiling (noise vs test).")
 @data_options(None, " [default: the model's training data when it names a TFDS dataset, else mnist]; its test "
                     "split, in the model's size and colour, is the reference")
-@click.option("--features", default=None,
+@click.option("--features", type=FeatureNetwork(), default=None,
               help="The feature network of the metrics: mnist or fashion_mnist (shipped), inception "
                    "(Inception-V3, ImageNet weights, for natural colour images), or a .keras file from "
                    "`keras-sgm train-classifier` [default: the shipped one of the model's data].")

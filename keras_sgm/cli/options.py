@@ -4,11 +4,13 @@ Importing this module imports no backend: `--help` answers at once.
 """
 
 import math
+import os
 
 import click
 
 from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES
 from keras_sgm.data.sources import COLORS, CROPS, kind_of_source, parse_image_size
+from keras_sgm.evaluation.names import FEATURE_NETWORKS
 from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
 from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.sampling.names import SAMPLER_FUNCTIONS, SAMPLER_SUMMARIES
@@ -106,6 +108,22 @@ class DataSource(click.ParamType):
         except ValueError as error:
             self.fail(str(error), param, ctx)
         return str(value)
+
+
+class FeatureNetwork(click.ParamType):
+    """A feature network of the metrics: a shipped name, `inception`, or a classifier's `.keras` file."""
+
+    name = "|".join((*FEATURE_NETWORKS, "FILE.keras"))
+
+    def get_metavar(self, param, ctx=None):
+        return self.name
+
+    def convert(self, value, param, ctx):
+        text = str(value)
+        if text in FEATURE_NETWORKS or (text.endswith(".keras") and os.path.isfile(text)):
+            return text
+        self.fail(f"{value!r} is not a feature network: give {', '.join(FEATURE_NETWORKS)}, or the .keras file of "
+                  f"`keras-sgm train-classifier`.", param, ctx)
 
 
 class ImageSize(click.ParamType):

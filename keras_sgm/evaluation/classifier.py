@@ -17,13 +17,10 @@ import socket
 import keras
 from keras import layers
 
-WEIGHTS_DIR = pathlib.Path(__file__).parents[1] / "weights"
-SHIPPED = {"mnist": WEIGHTS_DIR / "mnist_classifier.weights.h5",
-           "fashion_mnist": WEIGHTS_DIR / "fashion_mnist_classifier.weights.h5"}
-"""The shipped classifiers' weights, by the name of their dataset (28x28x1 images, 10 classes)."""
+from keras_sgm.evaluation.names import INCEPTION, SHIPPED
+
 WEIGHTS = SHIPPED["mnist"]
 FEATURES_LAYER = "features"
-INCEPTION = "inception"
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 _DOWNLOAD_HOST = ("storage.googleapis.com", 443)
 
@@ -63,7 +60,7 @@ def feature_network(classifier):
     return keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output])
 
 
-def inception_network(image_shape, weights="imagenet"):
+def inception_network(image_shape, weights="imagenet", size=299):
     """Inception-V3 as a feature network: 2,048 pooled features and 1,000 ImageNet logits.
 
     Images in [0, 1] of any size are resized to 299x299 (grayscale repeated
@@ -76,6 +73,8 @@ def inception_network(image_shape, weights="imagenet"):
         image_shape: `(height, width, channels)` of the images to score.
         weights: `"imagenet"` (downloaded once, cached in `~/.keras/models`),
             a weights file, or None for random weights (tests).
+        size: The side Inception sees: 299, that of its ImageNet weights;
+            down to 75 with random weights.
 
     Raises:
         FileNotFoundError: The ImageNet weights are neither cached nor
@@ -91,9 +90,10 @@ def inception_network(image_shape, weights="imagenet"):
                 f"({_DOWNLOAD_HOST[0]} is unreachable): put {INCEPTION_WEIGHTS} (from keras-applications' "
                 f"release files) at {cached}, or give --features a classifier of your data."
             ) from None
-    inception = keras.applications.InceptionV3(weights=weights, classifier_activation=None)
+    inception = keras.applications.InceptionV3(weights=weights, input_shape=(size, size, 3),
+                                               classifier_activation=None)
     images = keras.Input(tuple(image_shape), name="images")
-    h = layers.Resizing(299, 299, name="to_299")(images)
+    h = layers.Resizing(size, size, name="to_inception_size")(images)
     if image_shape[-1] == 1:
         h = layers.Concatenate(name="gray_to_rgb")([h, h, h])
     h = layers.Rescaling(2.0, offset=-1.0, name="to_inception_range")(h)

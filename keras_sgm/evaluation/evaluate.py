@@ -92,7 +92,7 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
 
 
 def calibration(test_images, train_images, num=10_000, seed=0, reference=None, features=None):
-    """FID floor (real training images vs test) and ceiling (uniform noise vs test).
+    """FID floor (up to `num` real training images vs test) and ceiling (as many uniform noise images vs test).
 
     `reference` is `metrics.classify(test_images)`, if already computed;
     `features` the feature network (see `metrics.classify`).
@@ -102,7 +102,7 @@ def calibration(test_images, train_images, num=10_000, seed=0, reference=None, f
     )
     rng = np.random.default_rng(seed)
     real = train_images[rng.choice(len(train_images), min(num, len(train_images)), replace=False)]
-    noise = rng.random((num, *test_images.shape[1:]), dtype=np.float32)
+    noise = rng.random(real.shape, dtype=np.float32)  # as many as the real images, for a like comparison
     return {
         "fid_floor": metrics.frechet_distance(metrics.classify(real, features=features)[0], reference_features),
         "fid_ceiling": metrics.frechet_distance(metrics.classify(noise, features=features)[0], reference_features),
