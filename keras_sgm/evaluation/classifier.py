@@ -101,11 +101,6 @@ def inception_network(image_shape, weights="imagenet", size=299):
     return keras.Model(images, inner(h), name="inception_features")
 
 
-def feature_network(classifier):
-    """A model from images to `(features, logits)` of a classifier made by `build_classifier`."""
-    return keras.Model(classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output])
-
-
 _LOADED = {}
 
 
