@@ -16,7 +16,7 @@ from keras_sgm.cli.io import (
     save_npz,
     writable_file,
 )
-from keras_sgm.cli.labels import class_labels, noun
+from keras_sgm.cli.labels import class_labels, class_names, noun
 from keras_sgm.cli.options import (
     FeatureNetwork,
     FiniteFloat,
@@ -183,7 +183,7 @@ def sample(checkpoint, preset, num, label, guidance, sampler, steps, churn, seed
     if label in ("all", "any", "none"):
         which = {"all": "one row per class", "any": "random classes", "none": ""}[label]
     else:
-        which = (model.class_names or range(model.num_classes))[int(labels[0])]
+        which = class_names(model)[int(labels[0])]
     what = (f"unconditional {noun(model)}" if label == "none" else f"{noun(model)} ({which}, guidance {guidance:g})")
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
                + (f", {npz}" if npz else ""))

@@ -292,15 +292,15 @@ def _open_folder(root, image_size, color, crop, labels):
             raise ValueError(f"the {split} folder's classes ({', '.join(scan.class_names or ['none'])}) differ "
                              f"from train's ({', '.join(train.class_names or ['none'])}); give both the same "
                              f"class folders.")
-    if image_size is None:
-        size = train.size if all(scan.size == train.size for scan in scans.values()) else None
-        if size is None:
-            sizes = [example for scan in scans.values() for example in scan.example_sizes][:2]
-            raise ValueError(f"the images of {root} differ in size ({' and '.join(sizes)}); give --image-size HxW "
-                             f"(image_size=) to resize them all.")
-        image_size = size
-    color = color or ("grayscale" if all(scan.grayscale for scan in scans.values()) else "rgb")
-    target = (*image_size, 1 if color == "grayscale" else 3)
+    size = train.size if all(scan.size == train.size for scan in scans.values()) else None
+    if image_size is None and size is None:
+        # The folder's own message: it names two files of different sizes.
+        sizes = [example for scan in scans.values() for example in scan.example_sizes][:2]
+        raise ValueError(f"the images of {root} differ in size ({' and '.join(sizes)}); give --image-size HxW "
+                         f"(image_size=) to resize them all.")
+    channels = 1 if all(scan.grayscale for scan in scans.values()) else 3
+    target = _target_shape(root.name, (*(size or (None, None)), channels), image_size, color)
+    image_size, color = target[:2], "grayscale" if target[-1] == 1 else "rgb"
     labelled = bool(labels) and train.class_names is not None
 
     def read(split):
