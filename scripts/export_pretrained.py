@@ -3,7 +3,7 @@
     python scripts/export_pretrained.py runs/mnist-v7/model.keras [--preset fashion_mnist]
 
 Keeps the EMA weights only (see `keras_sgm.models.presets.inference_copy`) and
-writes the preset's file, `keras_sgm/weights/<preset>_score_model.keras`, or `--out`.
+writes the preset's file in `keras_sgm/weights/` (`PRESETS[name].path`), or `--out`.
 """
 
 import argparse

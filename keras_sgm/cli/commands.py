@@ -1,4 +1,5 @@
-"""The commands of `keras-sgm`: info, train, sample, inpaint, evaluate and train-classifier."""
+"""The commands of `keras-sgm`: info, train, tune-consistency, sample, inpaint, evaluate and
+train-classifier."""
 
 import os
 import pathlib
@@ -34,7 +35,7 @@ from keras_sgm.cli.options import (
     train_options,
 )
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
-from keras_sgm.recipes.config import DEFAULTS
+from keras_sgm.recipes.config import DEFAULTS, TUNING_DEFAULTS
 from keras_sgm.sampling.masks import HALVES, half_mask
 
 
@@ -108,21 +109,67 @@ def train(**options):
     --data takes a TensorFlow Datasets name, a folder of images or an .npz.
     Checkpoints every epoch; run the same command again to resume.
     """
-    from keras_sgm.data.datasets import DatasetUnavailableError
     from keras_sgm.recipes import training
-    from keras_sgm.recipes.callbacks import NonFiniteLossError
     from keras_sgm.recipes.config import TrainingConfig
 
-    output_dir = pathlib.Path(options["output_dir"])
+    _run_training(training.train, TrainingConfig(**options))
+
+
+def _run_training(run, config):
+    """`run(config)` for `train` and `tune-consistency`: bad input is a one-line error (exit 2), a run
+    that fails (a non-finite loss, a lost process) exit 1."""
+    from keras_sgm.data.datasets import DatasetUnavailableError
+    from keras_sgm.models.saving import CheckpointError
+    from keras_sgm.recipes.callbacks import NonFiniteLossError
+    from keras_sgm.recipes.training import PeerLostError
+
+    output_dir = pathlib.Path(config.output_dir)
     existing = next((p for p in [output_dir, *output_dir.parents] if p.exists()), pathlib.Path("."))
     if not existing.is_dir() or not can_create_files_in(existing):
         fail(f"cannot write to {output_dir}: {existing} is not a writable folder.")
     try:
-        training.train(TrainingConfig(**options))
-    except (DatasetUnavailableError, ValueError) as error:
+        run(config)
+    except (DatasetUnavailableError, CheckpointError, ValueError) as error:
         fail(" ".join(str(error).split()))
-    except (NonFiniteLossError, training.PeerLostError) as error:
+    except (NonFiniteLossError, PeerLostError) as error:
         raise click.ClickException(str(error)) from None  # exit code 1: the run failed, not the input
+
+
+@main.command("tune-consistency", reads_data=True)
+@click.option("--checkpoint", default=TUNING_DEFAULTS.init_weights, show_default=True,
+              help="The trained score model to tune: a .keras file, or a preset name ('pretrained': the shipped "
+                   "MNIST model).")
+@click.option("--output-dir", type=click.Path(file_okay=False), default=TUNING_DEFAULTS.output_dir,
+              show_default=True, help="Checkpoint (resumed from), history and samples.")
+@click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=TUNING_DEFAULTS.epochs,
+              show_default=True, help="Epochs in the whole tuning run.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=60_000), default=TUNING_DEFAULTS.batch_size,
+              show_default=True)
+@click.option("--steps-per-epoch", type=click.IntRange(min=1, max=10_000_000), default=None,
+              help="Cap, for quick runs.")
+@click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), default=TUNING_DEFAULTS.learning_rate,
+              show_default=True, help="Peak learning rate (warm-up, then cosine decay to 0).")
+@click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=TUNING_DEFAULTS.ema_decay,
+              show_default=True, help="Decay of the EMA of the weights, which samples (0: no EMA).")
+@data_options(None, " [default: the data the model was trained on]")
+@image_options
+@seed_option
+@click.option("--num-samples", type=click.IntRange(min=1, max=10_000), default=TUNING_DEFAULTS.num_samples,
+              show_default=True, help="Images in the grids sampled (in one step) after every epoch and at the end.")
+@click.option("--verbose", type=click.IntRange(0, 2), default=TUNING_DEFAULTS.verbose, show_default=True,
+              help="2: one line per epoch.")
+def tune_consistency(checkpoint, **options):
+    """Tune a trained score model into a consistency model that samples in 1 to 4 steps (ECT).
+
+    Easy consistency tuning (Geng et al. 2024) from the model's own
+    weights: no teacher, no ODE solver. Checkpoints every epoch; run the
+    same command again to resume. Sample it with `--sampler consistency`.
+    """
+    import dataclasses
+
+    from keras_sgm.recipes.consistency import tune_consistency as tune
+
+    _run_training(tune, dataclasses.replace(TUNING_DEFAULTS, init_weights=checkpoint, **options))
 
 
 def _is_tfds_name(name):
@@ -134,10 +181,25 @@ def _is_tfds_name(name):
         return False
 
 
-def _churn_option(sampler, churn):
+def _sampler_of(model, sampler, churn):
+    """`--sampler` (the model's default when not given) and the sampler's options, or a one-line error."""
+    from keras_sgm.sampling.sample import default_sampler
+
+    sampler = sampler or default_sampler(model)
     if churn and sampler != "heun":
         fail(f"--churn applies to the heun sampler only, not {sampler}.")
-    return {"churn": churn} if churn else {}
+    if sampler == "consistency" and not model.is_consistency_model:
+        fail("--sampler consistency needs a consistency model, and this is a score model: tune one with "
+             "`keras-sgm tune-consistency`, or choose another --sampler.")
+    return sampler, ({"churn": churn} if churn else {})
+
+
+def _shipped_for(sampler, checkpoint, preset):
+    """The preset that a command without --checkpoint or --preset loads: the consistency-tuned
+    shipped model for `--sampler consistency`, else the default."""
+    from keras_sgm.models.presets import CONSISTENCY_PRESET
+
+    return CONSISTENCY_PRESET if sampler == "consistency" and checkpoint is None and preset is None else preset
 
 
 @main.command()
@@ -164,10 +226,10 @@ def sample(checkpoint, preset, num, label, guidance, sampler, steps, churn, seed
     from keras_sgm.diffusion.guidance import resolve_guidance
     from keras_sgm.sampling.sample import sample as draw
 
-    options = _churn_option(sampler, churn)
     out = writable_file(out, ".png")
     npz = writable_file(npz, ".npz") if npz else None
-    model = load_model_or_fail(checkpoint, preset)
+    model = load_model_or_fail(checkpoint, _shipped_for(sampler, checkpoint, preset))
+    sampler, options = _sampler_of(model, sampler, churn)
     if label is None:
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
@@ -292,9 +354,9 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     )
     from keras_sgm.evaluation.report import format_report
 
-    options = _churn_option(sampler, churn)
     json_path = writable_file(json_path, ".json")
-    model = load_model_or_fail(checkpoint, preset)
+    model = load_model_or_fail(checkpoint, _shipped_for(sampler, checkpoint, preset))
+    sampler, options = _sampler_of(model, sampler, churn)
     dataset = model.dataset or "mnist"
     features = features or shipped_features_for(dataset)
     if features is None:

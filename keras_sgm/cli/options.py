@@ -87,9 +87,10 @@ def npz_option(what):
 
 
 sampler_options = _stack(
-    click.option("--sampler", type=click.Choice(sorted(SAMPLER_FUNCTIONS)), default="heun", show_default=True,
-                 help="; ".join(f"{name}: {summary}" for name, summary in SAMPLER_SUMMARIES.items()) + "."),
-    steps_option(),
+    click.option("--sampler", type=click.Choice(sorted(SAMPLER_FUNCTIONS)), default=None,
+                 help="; ".join(f"{name}: {summary}" for name, summary in SAMPLER_SUMMARIES.items())
+                      + " [default: heun, consistency for a consistency model]."),
+    steps_option(help="Sampler steps (default: heun 18, euler 500, pc 500, ode adaptive, consistency 1)."),
     click.option("--churn", type=FiniteFloat(min=0, max=1000), default=0.0, show_default=True,
                  help="heun only: EDM's S_churn, fresh noise at every step (0: deterministic; try 10)."),
 )

@@ -114,6 +114,10 @@ class GuidedScore:
         return self.model.state_variables
 
     @property
+    def is_consistency_model(self):
+        return getattr(self.model, "is_consistency_model", False)
+
+    @property
     def sampling_programs(self):
         return self.model.sampling_programs
 

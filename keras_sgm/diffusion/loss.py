@@ -93,9 +93,14 @@ class DenoisingScoreMatching:
         batch = ops.shape(images)[0]
         sigma = self.sample_sigmas(batch, schedule, seed)
         noise = keras.random.normal(ops.shape(images), seed=seed)
-        if self.num_classes is not None and labels is not None:
-            drop = keras.random.uniform((batch,), seed=seed) < self.label_dropout
-            labels = ops.where(drop, self.num_classes, ops.cast(labels, "int32"))
-        else:
-            labels = None
+        labels = drop_labels(labels, self.num_classes, self.label_dropout, seed)
         return self.loss(denoise, images, sigma, noise, labels)
+
+
+def drop_labels(labels, num_classes, rate, seed):
+    """`labels` with a share `rate` replaced by the "no label" token `num_classes`, drawn from `seed`:
+    how a conditional model also learns its unconditional path. None for an unconditional model."""
+    if num_classes is None or labels is None:
+        return None
+    drop = keras.random.uniform((ops.shape(labels)[0],), seed=seed) < rate
+    return ops.where(drop, num_classes, ops.cast(labels, "int32"))

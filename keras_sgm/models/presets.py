@@ -38,6 +38,12 @@ PRESETS = {
         "KERAS_BACKEND=jax keras-sgm train --data fashion_mnist --output-dir runs/fashion-v1 && "
         "python scripts/export_pretrained.py runs/fashion-v1/model.keras --preset fashion_mnist",
         "class-conditional Fashion-MNIST clothes, latent diffusion, the default recipe (version 1)"),
+    "mnist_consistency": Preset(
+        "mnist_consistency", WEIGHTS_DIR / "mnist_consistency_model.keras",
+        "KERAS_BACKEND=jax keras-sgm tune-consistency --output-dir runs/mnist-ect-v1 && "
+        "python scripts/export_pretrained.py runs/mnist-ect-v1/model.keras --preset mnist_consistency",
+        "the shipped MNIST model tuned into a consistency model (ECT) for 1 to 4 network evaluations "
+        "(version 1)"),
 }
 """The shipped models by name; `"mnist"` is the default everywhere.
 
@@ -51,6 +57,8 @@ version 1 is the default recipe as it is, 14 epochs on JAX.
 """
 
 DEFAULT_PRESET = "mnist"
+CONSISTENCY_PRESET = "mnist_consistency"
+"""The preset that `--sampler consistency` loads when no model is named."""
 PRETRAINED = PRESETS[DEFAULT_PRESET].path
 REPRODUCE = PRESETS[DEFAULT_PRESET].reproduce
 

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
+from keras_sgm.diffusion.consistency import ConsistencyTuning
 from keras_sgm.diffusion.guidance import (
     DEFAULT_GUIDANCE,
     GuidedScore,
@@ -77,6 +78,11 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             command line); None names them by number.
         dataset: The name of the training data (such as `"fashion_mnist"`),
             kept in the saved file for `keras-sgm evaluate` and for people.
+        consistency: A `ConsistencyTuning` (or its config) makes this a
+            consistency model: `fit` tunes it with that loss instead of
+            denoising score matching, and `denoise` is its consistency
+            function, which the `consistency` sampler calls. None (default)
+            is a score model.
 
     Example:
 
@@ -105,6 +111,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         default_guidance=DEFAULT_GUIDANCE,
         class_names=None,
         dataset=None,
+        consistency=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -129,6 +136,11 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         self.objective = DenoisingScoreMatching(
             eps, noise_distribution, log_sigma_mean, log_sigma_std, label_dropout, self.num_classes
         )
+        if isinstance(consistency, dict):
+            consistency = ConsistencyTuning(**consistency)
+        if consistency is not None:
+            consistency.label_dropout, consistency.num_classes = float(label_dropout), self.num_classes
+        self.consistency = consistency
         self.schedule = schedule if schedule is not None else VESchedule()
         self.ema_decay = ema_decay
         self.default_guidance = float(default_guidance)
@@ -147,6 +159,11 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
     @property
     def eps(self):
         return self.objective.eps
+
+    @property
+    def is_consistency_model(self):
+        """Whether `denoise` is a consistency function (the `consistency` sampler's need)."""
+        return self.consistency is not None
 
     @property
     def inference_network(self):
@@ -263,11 +280,15 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
     # `ImageFitting` leaves to the model.
 
     def batch_loss(self, images, labels=None, training=False):
-        """The loss of a batch, with `sigma`, `z` and the label dropout drawn from the model's seed.
+        """The loss of a batch (the consistency loss of a consistency model), its noise and label
+        dropout drawn from the model's seed.
 
         `training` runs the network in training mode (its dropout on).
         """
         denoise = functools.partial(self.denoise, network=self.network, training=training)
+        if self.consistency is not None:
+            step = self.optimizer.iterations if self.optimizer is not None else 0
+            return self.consistency(denoise, self.schedule, images, labels, self.seed_generator, step)
         return self.objective(denoise, self.schedule, images, labels, self.seed_generator)
 
     def update_ema(self):
@@ -296,6 +317,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             "default_guidance": self.default_guidance,
             "class_names": None if self.class_names is None else list(self.class_names),
             "dataset": self.dataset,
+            "consistency": None if self.consistency is None else self.consistency.get_config(),
         }
 
     @classmethod

@@ -56,6 +56,9 @@ class TrainingConfig:
         init_weights: Start from the weights of this saved model (or
             `"pretrained"`, the shipped one), with a fresh optimizer; ignored
             when resuming.
+        consistency: Tune `init_weights` into a consistency model with
+            ECT's loss (`keras_sgm.diffusion.consistency`) instead of
+            training a score model; see `keras_sgm.recipes.consistency`.
         jit_compile: `model.compile`'s `jit_compile`; `"auto"` takes the
             fastest for the run's length on this backend (see
             `keras_sgm.backend.compile.training_jit_compile`).
@@ -100,6 +103,7 @@ class TrainingConfig:
     dropout: float | None = None
     mixed_precision: bool = False
     init_weights: str | None = None
+    consistency: bool = False
     jit_compile: str | bool = "auto"
     distribute: str = "auto"
     num_samples: int = 64
@@ -114,3 +118,8 @@ class TrainingConfig:
 
 DEFAULTS = TrainingConfig()
 """The main job's recipe, whose values the command line shows as its defaults."""
+
+TUNING_DEFAULTS = TrainingConfig(output_dir="runs/consistency", data=None, init_weights="pretrained",
+                                 consistency=True, epochs=4, learning_rate=1e-4, ema_decay=0.9993)
+"""The run of `keras-sgm tune-consistency`: ECT's learning rate and EMA, from the shipped model, on
+the data it was trained on (`data=None`)."""

@@ -10,6 +10,7 @@ import numpy as np
 from keras_sgm.backend.compile import training_jit_compile
 from keras_sgm.backend.distribution import data_parallel
 from keras_sgm.data.images import save_grid
+from keras_sgm.diffusion.consistency import ConsistencyTuning
 from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.unet import build_unet
 from keras_sgm.recipes.architecture import architecture, is_latent_run, score_model
@@ -95,12 +96,16 @@ def _train(config, parallel, write_dir):
     keras.utils.set_random_seed(seed)
     network_options = architecture(data.image_shape, continued, autoencoder, **network_given)
     model = score_model(network_options, data, autoencoder, config.mixed_precision,
-                        label_dropout=config.label_dropout, ema_decay=config.ema_decay, seed=seed)
+                        label_dropout=config.label_dropout, ema_decay=config.ema_decay, seed=seed,
+                        consistency=ConsistencyTuning() if config.consistency else None)
     jit_compile = config.jit_compile
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
     model.compile(optimizer=default_optimizer(config.learning_rate, epochs * steps), jit_compile=jit_compile)
     initial_epoch = resume_or_start(model, checkpoint, config.init_weights, steps, verbose)
+    # The batches follow one seeded stream: a resumed run goes on where the interrupted one
+    # stopped in it, so that it trains as if never stopped.
+    fit_data["x"] = fit_data["x"].skip(initial_epoch * steps)
 
     # Only now that the data and the starting weights are known to be good.
     write_dir.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ SAMPLER_FUNCTIONS = {
     "euler": "euler_maruyama",
     "pc": "predictor_corrector",
     "ode": "probability_flow_ode",
+    "consistency": "multistep_consistency",
 }
 """The function of `keras_sgm.sampling.samplers` behind each name."""
 
@@ -13,5 +14,6 @@ SAMPLER_SUMMARIES = {
     "euler": "Euler-Maruyama",
     "pc": "predictor-corrector",
     "ode": "probability-flow ODE (adaptive, or Heun with --steps)",
+    "consistency": "a consistency model's 1 to 4 steps (keras-sgm tune-consistency)",
 }
 """One line on each sampler, for the command line's help."""

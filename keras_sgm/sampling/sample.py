@@ -11,7 +11,13 @@ SAMPLERS = {name: getattr(samplers, function) for name, function in SAMPLER_FUNC
 """Sampler functions by the name the command line uses."""
 
 
-def sample(model, num, sampler="heun", steps=None, seed=0, batch_size=1000, labels=None,
+def default_sampler(model):
+    """The sampler a model is drawn with when none is named: `"consistency"` for a consistency model,
+    else `"heun"`."""
+    return "consistency" if getattr(model, "is_consistency_model", False) else "heun"
+
+
+def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels=None,
            guidance=None, progress=False, **options):
     """`num` images from the sampler named `sampler`, drawn `batch_size` at a time.
 
@@ -19,7 +25,7 @@ def sample(model, num, sampler="heun", steps=None, seed=0, batch_size=1000, labe
         model: A `ScoreModel` (or another model with `guided` and the
             `ScoreFunction` interface).
         num: Number of images.
-        sampler: A name in `SAMPLERS`.
+        sampler: A name in `SAMPLERS`; None takes `default_sampler(model)`.
         steps: The sampler's `steps`, its default when None. For `"ode"`,
             giving steps selects the fixed-step Heun solver.
         seed: Seed of the first batch; batch `i` uses `seed + i * batch_size`.
@@ -39,6 +45,7 @@ def sample(model, num, sampler="heun", steps=None, seed=0, batch_size=1000, labe
 
     >>> images, nfe, seconds = sample(model, 100, labels=np.repeat(np.arange(10), 10))
     """
+    sampler = default_sampler(model) if sampler is None else sampler
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}.")
     if steps is not None:

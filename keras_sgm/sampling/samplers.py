@@ -45,6 +45,12 @@ def karras_sigmas(steps, sigma_min, sigma_max, rho=7.0):
     return (sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
 
 
+def consistency_sigmas(steps, sigma_max, sigma_min=0.002, rho=7.0):
+    """The `steps` levels a multistep consistency sampler jumps from: `sigma_max`, then the first
+    inner levels of EDM's rho-schedule of `steps + 1` levels down to `sigma_min`."""
+    return karras_sigmas(steps + 1, sigma_min, sigma_max, rho)[:steps]
+
+
 def sigmas_of_times(schedule, times):
     """The noise levels `sigma(t)` of a grid of times, as a NumPy array."""
     return ops.convert_to_numpy(schedule.marginal_std(np.asarray(times, "float32")))
@@ -114,6 +120,13 @@ def _euler_step(model, normal, x, sigma, sigma_next):
     return x, x
 
 
+def _consistency_step(model, normal, x, sigma, sigma_next):
+    # Song et al. 2023, Algorithm 1: jump to the clean end of the path, then noise it afresh to the
+    # next level; the last level is 0, which keeps the jump.
+    denoised = model.denoise(x, _per_image(sigma, x))
+    return denoised + sigma_next * normal(), denoised
+
+
 # The programs: each sampler's algorithm from the prior to the images.
 
 
@@ -133,6 +146,10 @@ def _heun(trace, sigmas, gamma):
 
 def _heun_in_time(trace, sigmas):
     return trace.decode(trace.loop(_edm_step, trace.prior(), sigmas, gamma=0.0, sigma_max=sigmas[0]))
+
+
+def _multistep_consistency(trace, sigmas):
+    return trace.decode(trace.loop(_consistency_step, trace.prior(), sigmas))
 
 
 # The samplers.
@@ -249,3 +266,44 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps
     x, nfe = solve_adaptive(lambda x, sigma: pf_ode_velocity(conditioned, x, sigma), run.prior(),
                             model.schedule.prior_std(), sigma_end, rtol, atol, run.compile, run.advance)
     return run.images(x), nfe
+
+
+def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None, progress=False):
+    """Multistep consistency sampling (Song et al. 2023, Algorithm 1): one network evaluation per step.
+
+    A consistency model maps any noisy sample straight to its clean image,
+    so one call on the prior is a sample; each further step noises that
+    image back to a lower level and maps it again, which refines it.
+
+    Args:
+        model: A consistency model (`ScoreModel.is_consistency_model`, made
+            by `keras_sgm.recipes.consistency.tune_consistency`) or its
+            guided view.
+        batch_size: Number of images.
+        steps: Number of steps, one network evaluation each.
+        sigmas: The `steps` levels to jump from, the first the prior's;
+            default `consistency_sigmas(steps, sigma_max)`.
+        seed: Seed of the prior draw and the fresh noise of each step.
+        progress: Show a progress bar.
+
+    Returns:
+        `(images, nfe)` as for `euler_maruyama`.
+
+    Example:
+
+    >>> images, nfe = multistep_consistency(tuned.guided(labels=7), 16, steps=2)
+    """
+    if not getattr(model, "is_consistency_model", False):
+        raise ValueError("the consistency sampler needs a consistency model, and this is a score model; tune "
+                         "one with `keras-sgm tune-consistency`, or choose another sampler such as heun.")
+    steps = validation.positive_int(steps, "steps")
+    sigma_max = model.schedule.prior_std()
+    if sigmas is None:
+        sigmas = consistency_sigmas(steps, sigma_max)
+    sigmas = np.asarray(sigmas, "float64")
+    if sigmas.shape != (steps,) or not np.isclose(sigmas[0], sigma_max) or np.any(np.diff(sigmas) >= 0) \
+            or sigmas[-1] <= 0:
+        raise ValueError(f"sigmas must be {steps} decreasing positive levels from the prior's {sigma_max:.4g}; "
+                         f"got {sigmas.tolist()}.")
+    run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
+    return run.generate(_multistep_consistency, sigmas=np.append(sigmas, 0.0)), steps
