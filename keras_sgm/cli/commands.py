@@ -151,6 +151,10 @@ def _run_training(run, config):
               show_default=True, help="Peak learning rate (warm-up, then cosine decay to 0).")
 @click.option("--ema-decay", type=FiniteFloat(min=0, max=1, max_open=True), default=TUNING_DEFAULTS.ema_decay,
               show_default=True, help="Decay of the EMA of the weights, which samples (0: no EMA).")
+@click.option("--stages", "consistency_stages", type=click.IntRange(min=0, max=30),
+              default=TUNING_DEFAULTS.consistency_stages, show_default=True,
+              help="ECT's staged schedule: the gap between the paired noise levels halves this many times, "
+                   "evenly over the run; 0: ECT's one-hour recipe, a small gap throughout.")
 @data_options(None, " [default: the data the model was trained on]")
 @image_options
 @seed_option

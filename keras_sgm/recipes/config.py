@@ -59,6 +59,9 @@ class TrainingConfig:
         consistency: Tune `init_weights` into a consistency model with
             ECT's loss (`keras_sgm.diffusion.consistency`) instead of
             training a score model; see `keras_sgm.recipes.consistency`.
+        consistency_stages: With `consistency`, ECT's staged schedule: the
+            gap `t - r` halves (`q = 2`) this many times, evenly over the
+            run; 0 keeps ECT's one-hour recipe, `q = 256` throughout.
         jit_compile: `model.compile`'s `jit_compile`; `"auto"` takes the
             fastest for the run's length on this backend (see
             `keras_sgm.backend.compile.training_jit_compile`).
@@ -104,6 +107,7 @@ class TrainingConfig:
     mixed_precision: bool = False
     init_weights: str | None = None
     consistency: bool = False
+    consistency_stages: int = 0
     jit_compile: str | bool = "auto"
     distribute: str = "auto"
     num_samples: int = 64

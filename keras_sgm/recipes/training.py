@@ -97,7 +97,7 @@ def _train(config, parallel, write_dir):
     network_options = architecture(data.image_shape, continued, autoencoder, **network_given)
     model = score_model(network_options, data, autoencoder, config.mixed_precision,
                         label_dropout=config.label_dropout, ema_decay=config.ema_decay, seed=seed,
-                        consistency=ConsistencyTuning() if config.consistency else None)
+                        consistency=_consistency_tuning(config, epochs * steps))
     jit_compile = config.jit_compile
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
@@ -138,6 +138,15 @@ def _train(config, parallel, write_dir):
         "epoch_seconds": timer.seconds,
         "sample_seconds": sample_seconds,
     }
+
+
+def _consistency_tuning(config, total_steps):
+    """The `ConsistencyTuning` of a `config.consistency` run, or None."""
+    if not config.consistency:
+        return None
+    if not config.consistency_stages:
+        return ConsistencyTuning()
+    return ConsistencyTuning(q=2.0, stage_steps=max(1, -(-total_steps // config.consistency_stages)))
 
 
 class PeerLostError(RuntimeError):
