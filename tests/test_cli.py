@@ -71,7 +71,7 @@ def test_cli_offers_every_sampler_with_its_help():
     assert all(f"{name}:" in option.help for name in SAMPLERS)
 
 
-@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+@pytest.mark.parametrize("sampler", sorted(set(SAMPLERS) - {"consistency"}))  # its model: test_consistency
 def test_sample_writes_a_png_grid_and_the_raw_images(checkpoint, tmp_path, sampler):
     out, npz = tmp_path / "grid.png", tmp_path / "raw.npz"
     result = invoke("sample", "--checkpoint", checkpoint, "--num", 5, "--sampler", sampler,

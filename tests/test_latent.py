@@ -23,7 +23,7 @@ from tests.conftest import FIXTURE, small_model, to_numpy
 TINY_AUTOENCODER = (8, 16, 16)
 TINY_LATENT_UNET = (16, 32)
 FAST = {"euler": {"steps": 4}, "pc": {"steps": 2}, "ode": {"solver": "heun", "steps": 2},
-        "heun": {"steps": 3}}
+        "heun": {"steps": 3}, "consistency": {"steps": 2}}
 
 
 def tiny_autoencoder(seed=0):
@@ -70,7 +70,10 @@ def test_calibrated_latents_have_unit_variance(test_digits, trained):
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_every_sampler_returns_images_from_a_latent_model(trained, name):
-    guided = trained[1].guided(labels=[3, 5], guidance=2.0)
+    model = trained[1]
+    if name == "consistency":  # the same latent model as a consistency model
+        model = LatentScoreModel.from_config({**model.get_config(), "consistency": {}})
+    guided = model.guided(labels=[3, 5], guidance=2.0)
     images, _ = SAMPLERS[name](guided, 2, seed=0, **FAST[name])
     # Raw output, not clipped: the decoder's sigmoid keeps it in [0, 1].
     assert images.shape == (2, 28, 28, 1) and 0.0 <= images.min() and images.max() <= 1.0

@@ -13,26 +13,43 @@ from keras_sgm.sampling.samplers import (
     probability_flow_ode,
 )
 from tests.conftest import small_model, to_numpy
-from tests.helpers.analytic import GaussianDataScore
+from tests.helpers.analytic import GaussianDataConsistency, GaussianDataScore
 
 FAST = {
     "euler": {"steps": 8},
     "pc": {"steps": 4},
     "ode": {"solver": "heun", "steps": 4},
     "heun": {"steps": 4},
+    "consistency": {"steps": 2},
 }
 
 
 @pytest.fixture(scope="module")
-def tiny_model():
-    return small_model(seed=4)
+def tiny_models():
+    """An untrained score model and the consistency model of the same network."""
+    return {"score": small_model(seed=4), "consistency": small_model(seed=4, consistency={})}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_models):
+    return tiny_models["score"]
+
+
+def model_for(name, models):
+    return models["consistency" if name == "consistency" else "score"]
+
+
+def exact(name, mean, std):
+    """The exact model of Gaussian data that sampler `name` takes: its score, or its consistency function."""
+    return (GaussianDataConsistency if name == "consistency" else GaussianDataScore)(mean, std)
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
-def test_samplers_return_the_raw_output_and_sample_clips_it(tiny_model, name):
+def test_samplers_return_the_raw_output_and_sample_clips_it(tiny_models, name):
+    tiny_model = model_for(name, tiny_models)
     raw, nfe = SAMPLERS[name](tiny_model, 3, seed=0, **FAST[name])
     assert raw.shape == (3, 28, 28, 1) and np.all(np.isfinite(raw))
-    assert nfe == {"euler": 8, "pc": 8, "ode": 8, "heun": 7}[name]
+    assert nfe == {"euler": 8, "pc": 8, "ode": 8, "heun": 7, "consistency": 2}[name]
     # An untrained network strays out of [0, 1]; `sample()`, which feeds files and metrics, clips.
     assert raw.min() < 0.0 or raw.max() > 1.0
     clipped, _, _ = sample(tiny_model, 3, sampler=name, seed=0, **FAST[name])
@@ -40,7 +57,8 @@ def test_samplers_return_the_raw_output_and_sample_clips_it(tiny_model, name):
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
-def test_a_fixed_seed_gives_identical_samples(tiny_model, name):
+def test_a_fixed_seed_gives_identical_samples(tiny_models, name):
+    tiny_model = model_for(name, tiny_models)
     first, _ = SAMPLERS[name](tiny_model, 2, seed=11, **FAST[name])
     second, _ = SAMPLERS[name](tiny_model, 2, seed=11, **FAST[name])
     other, _ = SAMPLERS[name](tiny_model, 2, seed=12, **FAST[name])
@@ -80,7 +98,7 @@ def _end_std(sampler, data_std, eps=1e-3):
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_sampler_recovers_a_gaussian_from_its_exact_score(name):
-    images, _ = SAMPLERS[name](GaussianDataScore(0.5, 0.1), 512, seed=0)
+    images, _ = SAMPLERS[name](exact(name, 0.5, 0.1), 512, seed=0)
     # Raw output, not clipped: the data's [0, 1] is 5 standard deviations either side.
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert abs(images.mean() - 0.5) < 0.01
@@ -89,11 +107,11 @@ def test_sampler_recovers_a_gaussian_from_its_exact_score(name):
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_sampler_concentrates_on_a_single_point(name):
-    images, _ = SAMPLERS[name](GaussianDataScore(0.3, 0.0), 256, seed=0)
+    images, _ = SAMPLERS[name](exact(name, 0.3, 0.0), 256, seed=0)
     assert abs(images.mean() - 0.3) < 0.005
     sigma_eps = float(to_numpy(VESchedule().marginal_std(1e-3)))
-    if name == "heun":
-        assert images.std() < 1e-3  # EDM Heun ends at sigma = 0
+    if name in ("heun", "consistency"):
+        assert images.std() < 1e-3  # EDM Heun ends at sigma = 0, a consistency model at the data
     elif name == "ode":
         assert images.std() == pytest.approx(sigma_eps, rel=0.1)
     else:

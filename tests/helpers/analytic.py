@@ -34,3 +34,15 @@ class GaussianDataScore:
 
     def decode(self, x):
         return x
+
+
+class GaussianDataConsistency(GaussianDataScore):
+    """The exact consistency function of `GaussianDataScore`'s data: where the probability-flow ODE
+    from `x` at level `sigma` ends, `mean + (x - mean) std / sqrt(std^2 + sigma^2)`."""
+
+    is_consistency_model = True
+
+    def denoise(self, x, sigma):
+        variance = ops.square(ops.reshape(sigma, (-1, 1, 1, 1)))
+        mean = ops.convert_to_tensor(self.mean, "float32")
+        return mean + (x - mean) * self.std / ops.sqrt(self.std**2 + variance)
