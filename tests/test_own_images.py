@@ -158,9 +158,11 @@ def test_a_model_of_rgb_class_folders_samples_inpaints_and_reloads_on_another_ba
 
 
 def test_an_unlabelled_non_square_grayscale_model(tmp_path):
+    # In pixel space: test_latent checks the autoencoder's non-square grids, and the pets model
+    # the latent recipe end to end.
     write_images(tmp_path / "flat", 8, (22, 30), (90, 90, 90), mode="L")
     out = tmp_path / "run"
-    result = invoke("train", "--data", tmp_path / "flat", "--image-size", "24x32", "--crop", "pad",
+    result = invoke("train", "--pixel", "--data", tmp_path / "flat", "--image-size", "24x32", "--crop", "pad",
                     "--output-dir", out, *TINY)
     assert result.exit_code == 0, result.output
     # Two 24x32 samples side by side, with 2-pixel gaps, doubled.
