@@ -24,6 +24,7 @@ from keras_sgm.cli.options import (
     checkpoint_option,
     data_options,
     guidance_option,
+    guide_option,
     image_options,
     label_option,
     npz_option,
@@ -198,6 +199,30 @@ def _sampler_of(model, sampler, churn):
     return sampler, ({"churn": churn} if churn else {})
 
 
+def _guide_of(model, guide, unconditional, checkpoint, preset, sampler):
+    """`(model, default scale, name)` of the guide that `--guide` names, or `(None, None, None)`: by
+    default the guide of the shipped preset in use, for unconditional samples."""
+    from keras_sgm.diffusion.autoguidance import check_guide
+    from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
+
+    shipped = PRESETS.get(preset or DEFAULT_PRESET) if checkpoint is None else None
+    if guide is None:
+        if shipped is None or shipped.guide is None or not unconditional or sampler == "consistency":
+            return None, None, None
+        guide = shipped.guide
+    if guide == "none":
+        return None, None, None
+    if sampler == "consistency":
+        fail("--guide needs a score model's sampler: a guided consistency model is no consistency function; "
+             "choose another --sampler, or --guide none.")
+    guide_model = load_model_or_fail(None, guide) if guide in PRESETS else load_model_or_fail(guide)
+    try:
+        check_guide(model, guide_model)
+    except ValueError as error:
+        fail(str(error))
+    return guide_model, (shipped.autoguidance if shipped is not None and guide == shipped.guide else None), guide
+
+
 def _shipped_for(sampler, checkpoint, preset):
     """The preset that a command without --checkpoint or --preset loads: the consistency-tuned
     shipped model for `--sampler consistency`, else the default."""
@@ -213,6 +238,7 @@ def _shipped_for(sampler, checkpoint, preset):
               "writes one row per class, 'any' draws each class at random, 'none' samples the unconditional "
               "path. [default: any for a class-conditional model (guided samples score far better), else none]")
 @guidance_option()
+@guide_option()
 @sampler_options
 @seed_option
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=256, show_default=True,
@@ -220,13 +246,15 @@ def _shipped_for(sampler, checkpoint, preset):
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
 @npz_option("the raw images")
 @progress_option
-def sample(checkpoint, preset, num, label, guidance, sampler, steps, churn, seed, batch_size, out, npz, progress):
+def sample(checkpoint, preset, num, label, guidance, guide, sampler, steps, churn, seed, batch_size, out, npz,
+           progress):
     """Sample images and write them as a PNG grid.
 
     With no --checkpoint it uses a shipped model (--preset, MNIST by
     default), so `keras-sgm sample --label all` works right after installing.
     """
     from keras_sgm.data.images import save_grid
+    from keras_sgm.diffusion.autoguidance import resolve_autoguidance
     from keras_sgm.diffusion.guidance import resolve_guidance
     from keras_sgm.sampling.sample import sample as draw
 
@@ -238,11 +266,15 @@ def sample(checkpoint, preset, num, label, guidance, sampler, steps, churn, seed
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
     num = num or (10 if label == "all" else 64)
-    guidance = resolve_guidance(model, guidance)
+    guide, guide_scale, _ = _guide_of(model, guide, label == "none", checkpoint, preset, sampler)
+    if guide is not None:
+        guidance = resolve_autoguidance(guide_scale if guidance is None else guidance)
+    else:
+        guidance = resolve_guidance(model, guidance)
     labels = class_labels(model, label, num, seed=seed)
     total = num if labels is None else len(labels)
     images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels,
-                                guidance=guidance, progress=progress, **options)
+                                guidance=guidance, guide=guide, progress=progress, **options)
     save_grid(images, out, columns=num if label == "all" else None)
     if npz:
         save_npz(npz, images=images, **({} if labels is None else {"labels": labels}))
@@ -250,7 +282,11 @@ def sample(checkpoint, preset, num, label, guidance, sampler, steps, churn, seed
         which = {"all": "one row per class", "any": "random classes", "none": ""}[label]
     else:
         which = class_names(model)[int(labels[0])]
-    what = (f"unconditional {noun(model)}" if label == "none" else f"{noun(model)} ({which}, guidance {guidance:g})")
+    details = [which] if which else []
+    if guide is not None or label != "none":
+        details.append(f"{'autoguidance' if guide is not None else 'guidance'} {guidance:g}")
+    what = f"{'unconditional ' if label == 'none' else ''}{noun(model)}"
+    what += f" ({', '.join(details)})" if details else ""
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
                + (f", {npz}" if npz else ""))
 
@@ -323,7 +359,8 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
 @click.option("--conditional/--unconditional", default=False, show_default=True,
               help="Sample every class equally often with guidance, and report how many are recognised "
                    "as the requested class (class-conditional models).")
-@guidance_option(help="Guidance scale with --conditional [default: the model's own].")
+@guidance_option(help="Guidance scale with --conditional, or with --guide [default: the model's own].")
+@guide_option()
 @seed_option
 @click.option("--batch-size", type=click.IntRange(min=1, max=100_000), default=1000, show_default=True)
 @click.option("--bpd/--no-bpd", default=False, show_default=True,
@@ -343,8 +380,8 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @progress_option
-def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidance, seed, batch_size, bpd, bpd_num,
-             bpd_tolerance, calibrate, data, data_dir, features, json_path, progress):
+def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidance, guide, seed, batch_size, bpd,
+             bpd_num, bpd_tolerance, calibrate, data, data_dir, features, json_path, progress):
     """Sample images and score them against a test set: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
 
@@ -376,6 +413,7 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     labels = None
     if conditional:
         labels = class_labels(model, "all", -(-num // (model.num_classes or 1)), "--conditional")[:num]
+    guide, guide_scale, guide_name = _guide_of(model, guide, not conditional, checkpoint, preset, sampler)
     defaulted = data is None
     if defaulted:
         data = model.dataset if model.dataset and _is_tfds_name(model.dataset) else "mnist"
@@ -390,9 +428,11 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
-                               reference=reference, labels=labels, guidance=guidance, progress=progress,
-                               features=network, **options)
+                               reference=reference, labels=labels, guidance=guidance if guidance is not None
+                               else guide_scale, guide=guide, progress=progress, features=network, **options)
     report.update(data=data, features=str(features))
+    if guide is not None:
+        report["guide"] = guide_name
     if calibrate:
         report.update(calibration(test_images, train_images, reference=reference, features=network))
     json_path.write_text(json.dumps(report, indent=1))

@@ -72,6 +72,15 @@ def guidance_option(help="Classifier-free guidance with --label: 0 unconditional
     return click.option("--guidance", type=FiniteFloat(min=0, max=100), default=None, help=help)
 
 
+def guide_option():
+    return click.option(
+        "--guide", default=None, metavar="FILE|PRESET|none",
+        help="Autoguidance: a weaker model of the same data (a .keras file or a shipped preset) that guides "
+             "the samples, with or without a label; --guidance is then its scale. none: plain "
+             "classifier-free guidance, or none. [default: the shipped model's guide for unconditional "
+             "samples, else none]")
+
+
 def num_option(default, minimum=1, maximum=100_000, help=None):
     return click.option("--num", type=click.IntRange(min=minimum, max=maximum), default=default,
                         show_default=default is not None, help=help)

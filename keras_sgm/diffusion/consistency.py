@@ -94,6 +94,7 @@ class ConsistencyTuning:
         Returns:
             The scalar mean loss of the batch.
         """
+        images = ops.convert_to_tensor(images)  # NumPy images too: torch adds no array to a tensor
         batch = ops.shape(images)[0]
         sigma_range = schedule.marginal_std(ops.convert_to_tensor([1e-5, 1.0]))
         t = ops.exp(self.log_sigma_mean + self.log_sigma_std * keras.random.normal((batch,), seed=seed))

@@ -70,7 +70,15 @@ class ProgramCache:
 
     def __init__(self):
         self.programs = {}
+        self.children = {}
         self._noise = None
+
+    def child(self, key):
+        """The cache of a view that traces this model with others (autoguidance), by `key`, made on
+        first use and cleared with this one."""
+        if key not in self.children:
+            self.children[key] = ProgramCache()
+        return self.children[key]
 
     @property
     def noise(self):
@@ -84,3 +92,4 @@ class ProgramCache:
     def clear(self):
         """Drops the compiled programs; the next sampler call compiles again."""
         self.programs.clear()
+        self.children.clear()

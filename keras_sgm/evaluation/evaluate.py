@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_sgm.data.images import unit_floats
+from keras_sgm.diffusion.autoguidance import resolve_autoguidance
 from keras_sgm.diffusion.guidance import resolve_guidance
 from keras_sgm.evaluation import metrics
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
@@ -41,7 +42,7 @@ def load_reference_images(data="mnist", data_dir=None, image_shape=None):
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
                    seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
-                   labels=None, guidance=None, progress=False, features=None, **options):
+                   labels=None, guidance=None, guide=None, progress=False, features=None, **options):
     """Samples `num` images and scores them against the test images.
 
     Args:
@@ -59,7 +60,10 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         labels: `(num,)` classes to sample, for a conditional model; None
             samples unconditionally.
         guidance: Classifier-free guidance scale with `labels`; None takes
-            the model's `default_guidance`.
+            the model's `default_guidance`. With a `guide`, the autoguidance
+            scale.
+        guide: A weaker model of the same data to autoguide with (see
+            `ScoreModel.guided`); None: none.
         progress: Show progress bars.
         features: The feature network (see `metrics.classify`).
         **options: Further keyword arguments of the sampler (`churn`).
@@ -67,16 +71,19 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
     Returns:
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
         `seconds`; with `labels`, `label_accuracy` (share of samples the
-        classifier recognises as their requested class) and `guidance`; with
+        classifier recognises as their requested class) and `guidance`;
+        with a `guide`, `autoguidance` (its scale); with
         `bpd_images`, `bpd` and `bpd_stderr`.
     """
     reference_features, _ = reference if reference is not None else metrics.classify(test_images, features=features)
     images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, labels=labels,
-                                  guidance=guidance, progress=progress, **options)
+                                  guidance=guidance, guide=guide, progress=progress, **options)
     report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2),
               **options}
     report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels, features))
-    if labels is not None:
+    if guide is not None:
+        report["autoguidance"] = resolve_autoguidance(guidance)
+    elif labels is not None:
         report["guidance"] = resolve_guidance(model, guidance)
     if bpd_images:
         bits = np.concatenate([

@@ -19,20 +19,31 @@ class Preset:
         path: The `.keras` file in the package.
         reproduce: The commands that produced it (offline, add `TFDS_DATA_DIR`).
         description: One line about it.
+        guide: The preset of the weaker model that autoguides its
+            unconditional samples (`keras_sgm.diffusion.autoguidance`), or
+            None.
+        autoguidance: The autoguidance scale with that guide.
     """
 
     name: str
     path: pathlib.Path
     reproduce: str
     description: str
+    guide: str | None = None
+    autoguidance: float | None = None
 
+
+AUTOGUIDANCE_SCALE = 2.0
+"""The autoguidance scale of the shipped MNIST model's unconditional samples, chosen by the sweep of
+`docs/benchmarks.md` ("Autoguidance")."""
 
 PRESETS = {
     "mnist": Preset(
         "mnist", WEIGHTS_DIR / "mnist_score_model.keras",
         "KERAS_BACKEND=tensorflow keras-sgm train --epochs 48 --autoencoder-epochs 4 --output-dir runs/mnist-v7 && "
         "python scripts/export_pretrained.py runs/mnist-v7/model.keras",
-        "class-conditional MNIST digits, latent diffusion (version 7)"),
+        "class-conditional MNIST digits, latent diffusion (version 7)",
+        guide="mnist_guide", autoguidance=AUTOGUIDANCE_SCALE),
     "fashion_mnist": Preset(
         "fashion_mnist", WEIGHTS_DIR / "fashion_mnist_score_model.keras",
         "KERAS_BACKEND=jax keras-sgm train --data fashion_mnist --output-dir runs/fashion-v1 && "
@@ -44,6 +55,15 @@ PRESETS = {
         "python scripts/export_pretrained.py runs/mnist-ect-v1/model.keras --preset mnist_consistency",
         "the shipped MNIST model tuned into a consistency model (ECT) for 1 to 4 network evaluations "
         "(version 1)"),
+    "mnist_guide": Preset(
+        "mnist_guide", WEIGHTS_DIR / "mnist_guide_model.keras",
+        "KERAS_BACKEND=jax python -c \"import keras_sgm; keras_sgm.load_pretrained().autoencoder.save("
+        "'runs/mnist_autoencoder.keras')\" && KERAS_BACKEND=jax keras-sgm train --autoencoder "
+        "runs/mnist_autoencoder.keras --channels 32,64 --blocks-per-level 1 --no-attention --epochs 3 "
+        "--output-dir runs/mnist-guide && python scripts/export_pretrained.py runs/mnist-guide/model.keras "
+        "--preset mnist_guide",
+        "the autoguidance guide of the MNIST model: a U-Net of a fifth of its size, trained for 3 epochs "
+        "on its autoencoder's latents (version 1)"),
 }
 """The shipped models by name; `"mnist"` is the default everywhere.
 

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
+from keras_sgm.diffusion.autoguidance import AutoGuidedScore
 from keras_sgm.diffusion.consistency import ConsistencyTuning
 from keras_sgm.diffusion.guidance import (
     DEFAULT_GUIDANCE,
@@ -267,13 +268,24 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
         return self.score(*inputs)
 
-    def guided(self, labels=None, guidance=None):
-        """This model seen by the samplers with fixed labels and guidance (None: `default_guidance`).
+    def guided(self, labels=None, guidance=None, guide=None):
+        """This model seen by the samplers with fixed labels and guidance.
+
+        Args:
+            labels: One label or one per image, or None for unconditional.
+            guidance: The guidance scale; None takes `default_guidance`, or
+                with a `guide` `DEFAULT_AUTOGUIDANCE`.
+            guide: A weaker model of the same data: autoguidance
+                (`keras_sgm.diffusion.autoguidance`) instead of
+                classifier-free guidance, with or without labels.
 
         Example:
 
         >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
+        >>> images, nfe = edm_heun(model.guided(guide=small_model, guidance=2.0), 16)
         """
+        if guide is not None:
+            return AutoGuidedScore(self, guide, labels, guidance)
         return GuidedScore(self, labels, guidance)
 
     # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that

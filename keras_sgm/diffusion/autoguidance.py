@@ -1,0 +1,133 @@
+"""Autoguidance (Karras et al. 2024, "Guiding a diffusion model with a bad version of itself").
+
+Classifier-free guidance pushes a conditional denoiser away from the
+unconditional one, so it needs labels and trades variety for fidelity.
+Autoguidance pushes a model away from a weaker version of itself, a smaller
+or briefly trained network of the same data, with the same conditioning:
+
+    D_w(x | c) = D_guide(x | c) + w (D(x | c) - D_guide(x | c))
+
+The two err alike where the task is hard, so the difference points from
+the guide's mistakes towards the data, and it works without labels: it is
+the guidance of the unconditional path. `w = 1` (or a guide equal to the
+model) is the model alone.
+"""
+
+import numpy as np
+from keras import ops
+
+from keras_sgm.diffusion.guidance import guide as extrapolate
+
+DEFAULT_AUTOGUIDANCE = 2.0
+"""The autoguidance scale where neither the call nor the guide's preset gives one."""
+
+
+def resolve_autoguidance(scale):
+    """`scale` as a float, `DEFAULT_AUTOGUIDANCE` when it is None."""
+    return float(DEFAULT_AUTOGUIDANCE if scale is None else scale)
+
+
+def check_guide(model, guide):
+    """Raises a one-line `ValueError` unless `guide` can guide `model`: the same samples, the same
+    decoder and labels the model's own can be given to.
+
+    Args:
+        model: A `ScoreModel` (pixel or latent).
+        guide: Another model of the same data.
+    """
+    if guide is model:
+        return
+    for name in ("sample_shape", "image_shape"):
+        if tuple(getattr(guide, name)) != tuple(getattr(model, name)):
+            raise ValueError(
+                f"the guide's {name} is {tuple(getattr(guide, name))} but the model's is "
+                f"{tuple(getattr(model, name))}; a guide must be a weaker model of the same data."
+            )
+    autoencoders = [getattr(m, "autoencoder", None) for m in (model, guide)]
+    if (autoencoders[0] is None) != (autoencoders[1] is None) or (
+        autoencoders[0] is not None
+        and not all(np.array_equal(a, b) for a, b in zip(*(a.get_weights() for a in autoencoders)))
+    ):
+        raise ValueError("the guide works on another latent space than the model; train it with the model's "
+                         "autoencoder (keras-sgm train --autoencoder).")
+    classes, guide_classes = num_classes(model), num_classes(guide)
+    if guide_classes is not None and guide_classes != classes:
+        raise ValueError(f"the guide knows {guide_classes} classes but the model {classes}; "
+                         "give a guide trained on the same labels, or an unconditional one.")
+
+
+def num_classes(model):
+    """The classes a model is conditioned on, None for an unconditional one (or an exact score)."""
+    return getattr(model, "num_classes", None)
+
+
+class AutoGuidedScore:
+    """A model guided by a weaker version of itself, seen by the samplers: a `ScoreFunction`.
+
+    Args:
+        model: A `ScoreModel` (pixel or latent), conditional or not.
+        guide: The weaker model (see `check_guide`); an unconditional
+            guide can guide a conditional model, given no labels.
+        labels: One label or one per image for a conditional model, or None
+            for the unconditional path; the guide gets the same ones.
+        scale: The autoguidance scale `w`; None is `DEFAULT_AUTOGUIDANCE`.
+
+    Example:
+
+    >>> images, nfe = edm_heun(AutoGuidedScore(model, guide, scale=2.0), 16)
+    """
+
+    def __init__(self, model, guide, labels=None, scale=None):
+        check_guide(model, guide)
+        if labels is not None:
+            model.labels_for(labels, 1)  # rejects labels for an unconditional model
+            labels = np.asarray(labels)
+            model.check_labels(labels, "`labels`")
+        self.model, self.guide = model, guide
+        self.labels = labels
+        self.scale = resolve_autoguidance(scale)
+
+    @property
+    def schedule(self):
+        return self.model.schedule
+
+    @property
+    def sample_shape(self):
+        return self.model.sample_shape
+
+    @property
+    def image_shape(self):
+        return self.model.image_shape
+
+    @property
+    def state_variables(self):
+        if self.guide is self.model:
+            return self.model.state_variables
+        return [*self.model.state_variables, *self.guide.state_variables]
+
+    @property
+    def is_consistency_model(self):
+        return False  # a guided consistency model is no consistency function
+
+    @property
+    def sampling_programs(self):
+        # The programs trace both networks, so they are the pair's, kept with the model (and
+        # holding the guide, so that its id names no other model while they live).
+        return self.model.sampling_programs.child(("autoguidance", id(self.guide)))
+
+    def conditioning(self, batch_size):
+        conditioning = {"scale": ops.convert_to_tensor(self.scale, "float32")}
+        if num_classes(self.model) is not None:
+            conditioning["labels"] = self.model.labels_for(self.labels, batch_size)
+        if num_classes(self.guide) is not None:
+            conditioning["guide_labels"] = self.guide.labels_for(self.labels, batch_size)
+        return conditioning
+
+    def denoise(self, x, sigma, scale, labels=None, guide_labels=None):
+        # The plain conditional denoisers (no labels: the unconditional ones), one pass each.
+        denoised = self.model.denoise(x, sigma, **({} if labels is None else {"labels": labels}))
+        guess = self.guide.denoise(x, sigma, **({} if guide_labels is None else {"labels": guide_labels}))
+        return extrapolate(denoised, guess, scale)
+
+    def decode(self, x):
+        return self.model.decode(x)

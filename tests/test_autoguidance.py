@@ -1,0 +1,73 @@
+"""Autoguidance: a model guided by a weaker version of itself."""
+
+import numpy as np
+import pytest
+
+from keras_sgm.diffusion.autoguidance import AutoGuidedScore
+from keras_sgm.sampling.samplers import edm_heun
+from tests.conftest import small_model
+from tests.helpers.analytic import GaussianDataScore
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.0, 3.0])
+def test_autoguidance_of_gaussian_data_narrows_it_as_its_ode_says(scale):
+    # Data N(0, s^2) guided by a model of N(0, g^2): D_w is linear in x, and the probability-flow
+    # ODE from sigma_max >> s, g ends at std s^w g^(1 - w): sharper than the data for g > s, w > 1.
+    model, guide = GaussianDataScore(0.0, 1.0), GaussianDataScore(0.0, 1.5)
+    images, nfe = edm_heun(AutoGuidedScore(model, guide, scale=scale), 4000, steps=64, seed=0)
+    assert nfe == 127
+    expected = 1.0**scale * 1.5 ** (1.0 - scale)
+    assert abs(images.std() / expected - 1.0) < 0.02 and abs(images.mean()) < 0.02
+
+
+@pytest.fixture(scope="module")
+def model_and_copy():
+    model = small_model(seed=3, num_classes=10)
+    copy = small_model(seed=4, num_classes=10)
+    copy.set_weights(model.get_weights())
+    return model, copy
+
+
+@pytest.mark.parametrize("labels", [None, [0, 3, 9]])
+def test_a_guide_equal_to_the_model_gives_the_models_own_samples(model_and_copy, labels):
+    model, copy = model_and_copy
+    own, _ = edm_heun(model.guided(labels, guidance=1.0), 3, steps=4, seed=5)
+    guided, nfe = edm_heun(model.guided(labels, guidance=3.0, guide=copy), 3, steps=4, seed=5)
+    assert nfe == 7  # autoguidance's passes of the guide are not the model's
+    np.testing.assert_allclose(guided, own, atol=1e-5)
+    # A weaker (here: another) guide moves them.
+    other, _ = edm_heun(model.guided(labels, guidance=3.0, guide=small_model(seed=6, num_classes=10)), 3,
+                        steps=4, seed=5)
+    assert np.abs(other - own).max() > 1e-2
+
+
+def test_a_guide_of_another_shape_or_other_classes_is_refused(model_and_copy):
+    model, _ = model_and_copy
+    with pytest.raises(ValueError, match=r"guide's sample_shape is \(32, 32, 1\) but the model's is \(28, 28, 1\)"):
+        model.guided(guide=small_model(image_shape=(32, 32, 1)))
+    with pytest.raises(ValueError, match="the guide knows 4 classes but the model 10"):
+        model.guided(guide=small_model(num_classes=4))
+
+
+def test_sample_autoguides_with_a_guide_file_and_refuses_one_of_another_shape(model_and_copy, tmp_path):
+    from click.testing import CliRunner
+
+    from keras_sgm.cli import main
+
+    model, copy = model_and_copy
+    model.save(tmp_path / "model.keras")
+    copy.save(tmp_path / "guide.keras")
+    small_model(image_shape=(32, 32, 1), num_classes=10).save(tmp_path / "wide.keras")
+
+    def sample(guide, out):
+        return CliRunner().invoke(main, ["sample", "--checkpoint", str(tmp_path / "model.keras"), "--guide", guide,
+                                         "--label", "none", "--num", "2", "--steps", "2", "--out", str(out)])
+
+    result = sample(str(tmp_path / "guide.keras"), tmp_path / "guided.png")
+    assert result.exit_code == 0, result.output
+    assert "unconditional digits (autoguidance 2)" in result.output and (tmp_path / "guided.png").exists()
+    result = sample(str(tmp_path / "wide.keras"), tmp_path / "wide.png")
+    assert result.exit_code == 2 and not (tmp_path / "wide.png").exists()
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: the guide's sample_shape is (32, 32, 1) but the model's is (28, 28, 1); a guide must be a weaker "
+        "model of the same data.")
