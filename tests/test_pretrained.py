@@ -177,3 +177,20 @@ def test_the_shipped_fashion_classifier_reaches_90_percent_on_test_clothes():
 if __name__ == "__main__":
     np.savez_compressed(REFERENCE, outputs=probe_outputs(keras_sgm.load_pretrained()))
     print(f"wrote {REFERENCE}")
+
+
+def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_unless_told_not(tmp_path):
+    from keras_sgm.models.presets import AUTOGUIDANCE_SCALE, PRESETS
+
+    assert PRESETS["mnist_guide"].path.stat().st_size <= 10 * 2**20
+    common = ["sample", "--label", "none", "--num", 3, "--steps", 3, "--no-progress", "--out", tmp_path / "g.png"]
+    runs = {}
+    for guide in (None, "mnist_guide", "none"):
+        result = CliRunner().invoke(main, [str(a) for a in [*common, *(["--guide", guide] if guide else []),
+                                                            "--npz", tmp_path / f"{guide}.npz"]])
+        assert result.exit_code == 0, result.output
+        runs[guide] = result.output, np.load(tmp_path / f"{guide}.npz")["images"]
+    assert f"3 unconditional digits (autoguidance {AUTOGUIDANCE_SCALE:g}) with heun" in runs[None][0]
+    np.testing.assert_array_equal(runs[None][1], runs["mnist_guide"][1])
+    assert "3 unconditional digits with heun" in runs["none"][0]
+    assert np.abs(runs["none"][1] - runs[None][1]).max() > 0.05
