@@ -131,6 +131,9 @@ def test_bad_input_to_the_consistency_sampler_and_tuning_is_a_one_line_error(sco
         "'--steps'": [*common, "--checkpoint", tuned, "--steps", 0],
         "does not exist": ["tune-consistency", "--checkpoint", tmp_path / "missing.keras", "--output-dir",
                            tmp_path / "run"],
+        "this is a consistency model": ["inpaint", "--checkpoint", tuned, "--image", tmp_path / "digit.png",
+                                        "--keep", "top", "--out", tmp_path / "s.png"],
+        "--guide needs a score model's sampler": [*common, "--checkpoint", tuned, "--guide", tuned],
     }
     for words, args in cases.items():
         result = invoke(*args)

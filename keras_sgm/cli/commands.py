@@ -331,6 +331,9 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
     out = writable_file(out, ".png")
     npz = writable_file(npz, ".npz") if npz else None
     model = load_model_or_fail(checkpoint, preset)
+    if model.is_consistency_model:
+        fail("inpaint integrates a score, and this is a consistency model: give the score model it was tuned "
+             "from as --checkpoint.")
     known = read_png(image, model.image_shape, "image")
     if mask_path is not None:
         mask = (read_png(mask_path, (*model.image_shape[:2], 1), "mask") > 0.5).astype("float32")

@@ -1,6 +1,7 @@
 """The maths of score-based diffusion, independent of any network: noise schedules,
-EDM's preconditioning, the denoising score-matching loss, classifier-free guidance
-and the `ScoreFunction` protocol that the samplers see."""
+EDM's preconditioning, the denoising score-matching and consistency losses,
+classifier-free guidance and autoguidance, and the `ScoreFunction` protocol that
+the samplers see."""
 
 from keras_sgm._lazy import lazy_exports
 
@@ -9,7 +10,9 @@ __getattr__ = lazy_exports(globals(), {
     "VESchedule": "keras_sgm.diffusion.schedules",
     "Preconditioning": "keras_sgm.diffusion.preconditioning",
     "DenoisingScoreMatching": "keras_sgm.diffusion.loss",
+    "ConsistencyTuning": "keras_sgm.diffusion.consistency",
     "GuidedScore": "keras_sgm.diffusion.guidance",
+    "AutoGuidedScore": "keras_sgm.diffusion.autoguidance",
     "ScoreFunction": "keras_sgm.diffusion.protocol",
     "ProgramCache": "keras_sgm.diffusion.protocol",
 })

@@ -10,6 +10,7 @@ __getattr__ = lazy_exports(globals(), {
     "euler_maruyama": "keras_sgm.sampling.samplers",
     "predictor_corrector": "keras_sgm.sampling.samplers",
     "probability_flow_ode": "keras_sgm.sampling.samplers",
+    "multistep_consistency": "keras_sgm.sampling.samplers",
     "inpaint": "keras_sgm.sampling.inpainting",
     "bits_per_dim": "keras_sgm.sampling.likelihood",
     "half_mask": "keras_sgm.sampling.masks",

@@ -128,6 +128,9 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
 
     >>> completed, nfe = inpaint(model, test_digits[:16], half_mask((28, 28, 1), "top"), seed=0)
     """
+    if getattr(model, "is_consistency_model", False):
+        raise ValueError("inpainting integrates a score, and a consistency model has none: inpaint with the "
+                         "score model it was tuned from.")
     images, mask = validation.known_pixels(images, mask, model.image_shape)
     resample = validation.positive_int(resample, "resample")
     weight = validation.finite_non_negative(reconstruction_guidance, "reconstruction_guidance")
