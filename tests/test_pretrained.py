@@ -144,7 +144,7 @@ def test_presets_by_name_fit_the_size_budget_and_name_their_classes():
     from keras_sgm.models.presets import PRESETS
 
     fashion = keras_sgm.load_pretrained("fashion_mnist")
-    assert PRESETS["fashion_mnist"].path.stat().st_size <= 10 * 2**20
+    assert all(preset.path.stat().st_size <= 10 * 2**20 for preset in PRESETS.values())
     assert (fashion.image_shape, fashion.class_names, fashion.dataset) == ((28, 28, 1), FASHION_CLASSES,
                                                                            "fashion_mnist")
     with pytest.raises(ValueError, match="mnist, fashion_mnist"):
@@ -180,9 +180,8 @@ if __name__ == "__main__":
 
 
 def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_unless_told_not(tmp_path):
-    from keras_sgm.models.presets import AUTOGUIDANCE_SCALE, PRESETS
+    from keras_sgm.models.presets import AUTOGUIDANCE_SCALE
 
-    assert PRESETS["mnist_guide"].path.stat().st_size <= 10 * 2**20
     common = ["sample", "--label", "none", "--num", 3, "--steps", 3, "--no-progress", "--out", tmp_path / "g.png"]
     runs = {}
     for guide in (None, "mnist_guide", "none"):
@@ -194,3 +193,13 @@ def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_
     np.testing.assert_array_equal(runs[None][1], runs["mnist_guide"][1])
     assert "3 unconditional digits with heun" in runs["none"][0]
     assert np.abs(runs["none"][1] - runs[None][1]).max() > 0.05
+
+
+def test_the_consistency_sampler_without_a_checkpoint_draws_recognisable_digits_in_one_step(tmp_path):
+    result = CliRunner().invoke(main, [str(a) for a in ["sample", "--sampler", "consistency", "--label", "all",
+                                                        "--num", 10, "--no-progress", "--out", tmp_path / "g.png",
+                                                        "--npz", tmp_path / "g.npz"]])
+    assert result.exit_code == 0 and "with consistency (1 NFE)" in result.output, result.output
+    drawn = np.load(tmp_path / "g.npz")
+    recognised = metrics.classify(drawn["images"])[1].argmax(axis=1) == drawn["labels"]
+    assert np.mean(recognised) >= 0.8
