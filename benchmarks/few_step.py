@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=jax python benchmarks/few_step.py --num 10000 --json runs/few_step.json \
         --figure docs/one_step_vs_heun.png
-    KERAS_BACKEND=torch python benchmarks/few_step.py --speed-only
+    KERAS_BACKEND=torch python benchmarks/few_step.py --parts speed
 
 Every row samples every class equally often, guided, and scores the samples
 with `keras-sgm evaluate`'s figures on the shipped classifier: FID, classifier
@@ -31,6 +31,9 @@ ROWS = [("consistency", 1, 1.0), ("consistency", 1, 2.0), ("consistency", 2, 1.0
         ("consistency", 4, 2.0), ("heun", 5, 2.0), ("heun", 9, 2.0), ("heun", 18, 2.0)]
 
 
+SPEED_ROWS = [("consistency", 1, 2.0), ("consistency", 2, 2.0), ("heun", 18, 2.0)]
+
+
 def network_evaluations(nfe, guidance):
     """NFE per image, counting the unconditional half of a guided batch."""
     return nfe * (1 if guidance in (0.0, 1.0) else 2)
@@ -53,14 +56,15 @@ def main():
     parser.add_argument("--data", default="mnist", help="a TFDS name or mnist.npz")
     parser.add_argument("--num", type=int, default=10_000)
     parser.add_argument("--only", nargs="*", help="sampler:steps:guidance rows, e.g. consistency:1:2 heun:9:2")
-    parser.add_argument("--speed-only", action="store_true", help="only img/s at batch 256")
+    parser.add_argument("--parts", nargs="*", choices=["quality", "speed", "figure"],
+                        default=["quality", "speed", "figure"], help="what to measure (figure: with --figure)")
     parser.add_argument("--json")
     parser.add_argument("--figure", help="a PNG: one row per digit, 1-step samples left, Heun-35 right")
     args = parser.parse_args()
 
     models = {"consistency": load_model(args.checkpoint), "heun": load_model(args.teacher)}
     figures = []
-    if not args.speed_only:
+    if "quality" in args.parts:
         test_images, train_images = load_reference_images(args.data)
         reference = metrics.classify(test_images)
         labels = np.arange(args.num) % 10
@@ -77,18 +81,19 @@ def main():
             print(f"| {sampler} | {steps} | {guidance:g} | {report['nfe']} | {report['fid']:.2f} | "
                   f"{report['classifier_score']:.2f} | {100 * report['label_accuracy']:.2f} % | "
                   f"{100 * min(shares):.1f} to {100 * max(shares):.1f} % |")
-    print("\n| sampler | steps | guidance | img/s at batch 256 |")
-    print("| --- | --- | --- | --- |")
     speeds = []
-    for sampler, steps, guidance in [("consistency", 1, 2.0), ("consistency", 2, 2.0), ("heun", 18, 2.0)]:
-        speed = images_per_second(models[sampler], sampler, steps, guidance)
-        speeds.append({"sampler": sampler, "steps": steps, "guidance": guidance, "images_per_second": speed})
-        print(f"| {sampler} | {steps} | {guidance:g} | {speed:.1f} |")
-    if args.figure:
+    if "speed" in args.parts:
+        print("\n| sampler | steps | guidance | img/s at batch 256 |")
+        print("| --- | --- | --- | --- |")
+        for sampler, steps, guidance in SPEED_ROWS:
+            speed = images_per_second(models[sampler], sampler, steps, guidance)
+            speeds.append({"sampler": sampler, "steps": steps, "guidance": guidance, "images_per_second": speed})
+            print(f"| {sampler} | {steps} | {guidance:g} | {speed:.1f} |")
+    if args.figure and "figure" in args.parts:
         digits = np.repeat(np.arange(10), 8)
         fast, _, _ = sample(models["consistency"], len(digits), "consistency", 1, labels=digits, guidance=2.0)
         slow, _, _ = sample(models["heun"], len(digits), "heun", 18, labels=digits, guidance=2.0)
-        gap = np.ones((10, 1, *fast.shape[1:]), fast.dtype)
+        gap = np.zeros((10, 1, *fast.shape[1:]), fast.dtype)
         rows = np.concatenate([fast.reshape(10, 8, *fast.shape[1:]), gap, slow.reshape(10, 8, *slow.shape[1:])], 1)
         save_grid(rows.reshape(-1, *fast.shape[1:]), args.figure, columns=17)
         print(f"wrote {args.figure}")

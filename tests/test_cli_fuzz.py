@@ -35,7 +35,7 @@ def _not_an_int():
 def _hostile_values(param):
     """Values of `param` that must be refused."""
     kind = param.type
-    if param.name in ("init_weights", "checkpoint") and kind == click.STRING:  # a saved model, or a preset
+    if param.name in ("init_weights", "checkpoint", "guide") and kind == click.STRING:  # a saved model, or a preset
         return st.sampled_from(["missing.keras", "a_folder", "garbage.bin", "", "pretrained.keras"])
     if isinstance(kind, click.IntRange):
         outside = [st.integers(max_value=kind.min - 1)] if kind.min is not None else []
