@@ -16,7 +16,7 @@ model) is the model alone.
 import numpy as np
 from keras import ops
 
-from keras_sgm.diffusion.guidance import guide as extrapolate
+from keras_sgm.diffusion.guidance import ModelView, guide as extrapolate
 
 DEFAULT_AUTOGUIDANCE = 2.0
 """The autoguidance scale where neither the call nor the guide's preset gives one."""
@@ -61,7 +61,7 @@ def num_classes(model):
     return getattr(model, "num_classes", None)
 
 
-class AutoGuidedScore:
+class AutoGuidedScore(ModelView):
     """A model guided by a weaker version of itself, seen by the samplers: a `ScoreFunction`.
 
     Args:
@@ -79,25 +79,9 @@ class AutoGuidedScore:
 
     def __init__(self, model, guide, labels=None, scale=None):
         check_guide(model, guide)
-        if labels is not None:
-            model.labels_for(labels, 1)  # rejects labels for an unconditional model
-            labels = np.asarray(labels)
-            model.check_labels(labels, "`labels`")
-        self.model, self.guide = model, guide
-        self.labels = labels
+        super().__init__(model, labels)
+        self.guide = guide
         self.scale = resolve_autoguidance(scale)
-
-    @property
-    def schedule(self):
-        return self.model.schedule
-
-    @property
-    def sample_shape(self):
-        return self.model.sample_shape
-
-    @property
-    def image_shape(self):
-        return self.model.image_shape
 
     @property
     def state_variables(self):
@@ -128,6 +112,3 @@ class AutoGuidedScore:
         denoised = self.model.denoise(x, sigma, **({} if labels is None else {"labels": labels}))
         guess = self.guide.denoise(x, sigma, **({} if guide_labels is None else {"labels": guide_labels}))
         return extrapolate(denoised, guess, scale)
-
-    def decode(self, x):
-        return self.model.decode(x)

@@ -73,7 +73,41 @@ def guidance_conditioning(labels, guidance):
     return {"labels": labels, "guidance": ops.convert_to_tensor(guidance, "float32")}
 
 
-class GuidedScore:
+class ModelView:
+    """What the samplers' views of a model with fixed labels share: the labels, checked once, and
+    the model's schedule, shapes and decoder.
+
+    Args:
+        model: A model with `labels_for`, `check_labels` and the
+            `ScoreFunction` interface, such as a `ScoreModel`.
+        labels: One label or one per image, or None for unconditional.
+    """
+
+    def __init__(self, model, labels=None):
+        if labels is not None:
+            model.labels_for(labels, 1)  # rejects labels for an unconditional model
+            labels = np.asarray(labels)
+            model.check_labels(labels, "`labels`")
+        self.model = model
+        self.labels = labels
+
+    @property
+    def schedule(self):
+        return self.model.schedule
+
+    @property
+    def sample_shape(self):
+        return self.model.sample_shape
+
+    @property
+    def image_shape(self):
+        return self.model.image_shape
+
+    def decode(self, x):
+        return self.model.decode(x)
+
+
+class GuidedScore(ModelView):
     """A conditional model seen by the samplers with its labels and guidance fixed: a `ScoreFunction`.
 
     Args:
@@ -89,25 +123,8 @@ class GuidedScore:
     """
 
     def __init__(self, model, labels=None, guidance=None):
-        if labels is not None:
-            model.labels_for(labels, 1)  # rejects labels for an unconditional model
-            labels = np.asarray(labels)
-            model.check_labels(labels, "`labels`")
-        self.model = model
-        self.labels = labels
+        super().__init__(model, labels)
         self.guidance = resolve_guidance(model, guidance)
-
-    @property
-    def schedule(self):
-        return self.model.schedule
-
-    @property
-    def sample_shape(self):
-        return self.model.sample_shape
-
-    @property
-    def image_shape(self):
-        return self.model.image_shape
 
     @property
     def state_variables(self):
@@ -127,6 +144,3 @@ class GuidedScore:
 
     def denoise(self, x, sigma, **conditioning):
         return self.model.denoise(x, sigma, **conditioning)
-
-    def decode(self, x):
-        return self.model.decode(x)
