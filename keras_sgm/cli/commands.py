@@ -199,28 +199,31 @@ def _sampler_of(model, sampler, churn):
     return sampler, ({"churn": churn} if churn else {})
 
 
-def _guide_of(model, guide, unconditional, checkpoint, preset, sampler):
-    """`(model, default scale, name)` of the guide that `--guide` names, or `(None, None, None)`: by
-    default the guide of the shipped preset in use, for unconditional samples."""
-    from keras_sgm.diffusion.autoguidance import check_guide
+def _guide_of(model, guide, guidance, unconditional, checkpoint, preset, sampler):
+    """`(model, scale, name)` of the guide that `--guide` names, its scale `--guidance` or the shipped
+    preset's; or `(None, guidance, None)`. By default the guide of the shipped preset in use guides
+    unconditional samples."""
+    from keras_sgm.diffusion.autoguidance import check_guide, resolve_autoguidance
     from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
 
     shipped = PRESETS.get(preset or DEFAULT_PRESET) if checkpoint is None else None
     if guide is None:
         if shipped is None or shipped.guide is None or not unconditional or sampler == "consistency":
-            return None, None, None
+            return None, guidance, None
         guide = shipped.guide
     if guide == "none":
-        return None, None, None
+        return None, guidance, None
     if sampler == "consistency":
         fail("--guide needs a score model's sampler: a guided consistency model is no consistency function; "
              "choose another --sampler, or --guide none.")
-    guide_model = load_model_or_fail(None, guide) if guide in PRESETS else load_model_or_fail(guide)
+    guide_model = load_model_or_fail(guide)  # a file, or a preset by name
     try:
         check_guide(model, guide_model)
     except ValueError as error:
         fail(str(error))
-    return guide_model, (shipped.autoguidance if shipped is not None and guide == shipped.guide else None), guide
+    if guidance is None and shipped is not None and guide == shipped.guide:
+        guidance = shipped.autoguidance
+    return guide_model, resolve_autoguidance(guidance), guide
 
 
 def _shipped_for(sampler, checkpoint, preset):
@@ -254,7 +257,6 @@ def sample(checkpoint, preset, num, label, guidance, guide, sampler, steps, chur
     default), so `keras-sgm sample --label all` works right after installing.
     """
     from keras_sgm.data.images import save_grid
-    from keras_sgm.diffusion.autoguidance import resolve_autoguidance
     from keras_sgm.diffusion.guidance import resolve_guidance
     from keras_sgm.sampling.sample import sample as draw
 
@@ -266,10 +268,8 @@ def sample(checkpoint, preset, num, label, guidance, guide, sampler, steps, chur
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
     num = num or (10 if label == "all" else 64)
-    guide, guide_scale, _ = _guide_of(model, guide, label == "none", checkpoint, preset, sampler)
-    if guide is not None:
-        guidance = resolve_autoguidance(guide_scale if guidance is None else guidance)
-    else:
+    guide, guidance, _ = _guide_of(model, guide, guidance, label == "none", checkpoint, preset, sampler)
+    if guide is None:
         guidance = resolve_guidance(model, guidance)
     labels = class_labels(model, label, num, seed=seed)
     total = num if labels is None else len(labels)
@@ -416,7 +416,7 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     labels = None
     if conditional:
         labels = class_labels(model, "all", -(-num // (model.num_classes or 1)), "--conditional")[:num]
-    guide, guide_scale, guide_name = _guide_of(model, guide, not conditional, checkpoint, preset, sampler)
+    guide, guidance, guide_name = _guide_of(model, guide, guidance, not conditional, checkpoint, preset, sampler)
     defaulted = data is None
     if defaulted:
         data = model.dataset if model.dataset and _is_tfds_name(model.dataset) else "mnist"
@@ -431,8 +431,8 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     report, _ = evaluate_model(model, test_images, train_images, num=num, sampler=sampler,
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
-                               reference=reference, labels=labels, guidance=guidance if guidance is not None
-                               else guide_scale, guide=guide, progress=progress, features=network, **options)
+                               reference=reference, labels=labels, guidance=guidance, guide=guide,
+                               progress=progress, features=network, **options)
     report.update(data=data, features=str(features))
     if guide is not None:
         report["guide"] = guide_name
