@@ -174,11 +174,6 @@ def test_the_shipped_fashion_classifier_reaches_90_percent_on_test_clothes():
     assert np.mean(predicted == labels) >= 0.9
 
 
-if __name__ == "__main__":
-    np.savez_compressed(REFERENCE, outputs=probe_outputs(keras_sgm.load_pretrained()))
-    print(f"wrote {REFERENCE}")
-
-
 def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_unless_told_not(tmp_path):
     from keras_sgm.models.presets import AUTOGUIDANCE_SCALE
 
@@ -203,3 +198,8 @@ def test_the_consistency_sampler_without_a_checkpoint_draws_recognisable_digits_
     drawn = np.load(tmp_path / "g.npz")
     recognised = metrics.classify(drawn["images"])[1].argmax(axis=1) == drawn["labels"]
     assert np.mean(recognised) >= 0.8
+
+
+if __name__ == "__main__":
+    np.savez_compressed(REFERENCE, outputs=probe_outputs(keras_sgm.load_pretrained()))
+    print(f"wrote {REFERENCE}")
