@@ -32,11 +32,7 @@ def resume_from(model, checkpoint, steps_per_epoch):
     try:
         model.load_weights(checkpoint)
     except Exception as error:  # noqa: BLE001 - any failure means the same to the user
-        raise ValueError(
-            f"cannot resume from {checkpoint}: {type(error).__name__}: {str(error)[:200]}. "
-            f"It is corrupted or holds another model (another patch size?); move it away or "
-            f"choose another output directory."
-        ) from error
+        raise _cannot_resume(checkpoint, error) from error
     return int(ops.convert_to_numpy(model.optimizer.iterations)) // steps_per_epoch
 
 
@@ -48,17 +44,21 @@ def continued_run(checkpoint, init_weights=None):
     and its autoencoder (`prepare_autoencoder`) from it.
 
     Returns:
-        The loaded model, or None for a new run or an unreadable file (which
-        `resume_from` and `start_from` then report, as they load it to train).
+        The loaded model, or None for a new run.
+
+    Raises:
+        ValueError: The file is unreadable; raised before any training (an
+            autoencoder stage included) writes anything.
     """
     checkpoint = pathlib.Path(checkpoint)
-    source = checkpoint if checkpoint.exists() else init_weights
+    resuming = checkpoint.exists()
+    source = checkpoint if resuming else init_weights
     if source is None:
         return None
     try:
         return load_model(source)
-    except Exception:  # noqa: BLE001 - the loaders that follow report it
-        return None
+    except Exception as error:  # noqa: BLE001 - any failure means the same to the user
+        raise (_cannot_resume if resuming else _cannot_start)(source, error) from error
 
 
 def check_continues(continued, data, source):
@@ -93,11 +93,7 @@ def start_from(model, weights):
         values = load_model(weights).inference_network.get_weights()
         model.network.set_weights(values)
     except Exception as error:  # noqa: BLE001 - any failure means the same to the user
-        raise ValueError(
-            f"cannot start from {weights}: {type(error).__name__}: {str(error)[:200]}. "
-            f"It must be a .keras file saved from a ScoreModel of the same architecture "
-            f"(the same image shape, classes and patch size), or 'pretrained'."
-        ) from error
+        raise _cannot_start(weights, error) from error
     if model.ema_network is not None:
         model.ema_network.set_weights(values)
 
@@ -117,3 +113,19 @@ def resume_or_start(model, checkpoint, init_weights, steps_per_epoch, verbose=1)
         if verbose:
             print(f"starting from the weights of {init_weights}")
     return initial_epoch
+
+
+def _cannot_resume(checkpoint, error):
+    return ValueError(
+        f"cannot resume from {checkpoint}: {type(error).__name__}: {str(error)[:200]}. "
+        f"It is corrupted or holds another model (another patch size?); move it away or "
+        f"choose another output directory."
+    )
+
+
+def _cannot_start(weights, error):
+    return ValueError(
+        f"cannot start from {weights}: {type(error).__name__}: {str(error)[:200]}. "
+        f"It must be a .keras file saved from a ScoreModel of the same architecture "
+        f"(the same image shape, classes and patch size), or 'pretrained'."
+    )
