@@ -19,6 +19,21 @@ def test_autoguidance_of_gaussian_data_narrows_it_as_its_ode_says():
         assert nfe == 127 and abs(images.std() / expected - 1.0) < 0.02 and abs(images.mean()) < 0.02, scale
 
 
+def test_a_guidance_interval_guides_between_its_levels_only():
+    model, guide = GaussianDataScore(0.0, 1.0), GaussianDataScore(0.0, 1.5)
+
+    def spread(interval):
+        images, _ = edm_heun(AutoGuidedScore(model, guide, scale=3.0, interval=interval), 2000, steps=32, seed=0)
+        return images.std()
+
+    everywhere, nowhere, middle = spread(None), spread((1e3, 1e4)), spread((0.5, 2.0))
+    np.testing.assert_allclose(spread((0.0, 1e3)), everywhere, rtol=1e-6)  # it spans every level
+    assert abs(nowhere - 1.0) < 0.03  # no level inside: the model alone, data of std 1
+    assert everywhere < middle < nowhere  # guided at some levels: sharper than the data, less than throughout
+    with pytest.raises(ValueError, match="two noise levels 0 <= low < high"):
+        AutoGuidedScore(model, guide, interval=(2.0, 1.0))
+
+
 @pytest.fixture(scope="module")
 def model_and_copy():
     model = small_model(seed=3, num_classes=10)
@@ -65,6 +80,9 @@ def test_sample_autoguides_with_a_guide_file_and_refuses_one_of_another_shape(mo
     result = sample(str(tmp_path / "guide.keras"), tmp_path / "guided.png")
     assert result.exit_code == 0, result.output
     assert "unconditional digits (autoguidance 2)" in result.output and (tmp_path / "guided.png").exists()
+    result = CliRunner().invoke(main, ["sample", "--checkpoint", str(tmp_path / "model.keras"), "--guide-interval",
+                                       "0.1,2", "--label", "none", "--out", str(tmp_path / "alone.png")])
+    assert result.exit_code == 2 and "--guide-interval applies to autoguidance: give --guide too." in result.output
     result = sample(str(tmp_path / "wide.keras"), tmp_path / "wide.png")
     assert result.exit_code == 2 and not (tmp_path / "wide.png").exists()
     assert result.output.strip().splitlines()[-1] == (

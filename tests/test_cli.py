@@ -351,7 +351,15 @@ def test_evaluate_conditional_reports_how_often_the_requested_digit_is_drawn(con
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert 0.0 <= report["label_accuracy"] <= 1.0 and report["guidance"] == 1.5
-    assert "recognised as the requested class" in result.output
+    assert "recognised as the requested class" in result.output and "| guidance | classifier-free, 1.5 |" in result.output
+    # Autoguided instead, by a guide (here the model itself) in an interval of noise levels.
+    result = invoke("evaluate", "--checkpoint", conditional_checkpoint, "--num", 200, "--steps", 2, "--conditional",
+                    "--guide", conditional_checkpoint, "--guide-interval", "0.1,2", "--data", FIXTURE, "--json", out,
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["autoguidance"] == 2.0 and report["guide_interval"] == [0.1, 2.0] and "guidance" not in report
+    assert "| guidance | autoguidance 2 by " in result.output and "at noise levels 0.1 to 2 |" in result.output
     assert_usage_error(invoke("evaluate", "--checkpoint", conditional_checkpoint.parent / "missing.keras",
                               "--conditional", "--json", tmp_path / "e.json"), "does not exist")
 

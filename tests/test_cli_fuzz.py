@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from keras_sgm.cli import main
-from keras_sgm.cli.options import Channels, DataSource, FeatureNetwork, FiniteFloat, ImageSize, Label
+from keras_sgm.cli.options import (
+    Channels,
+    DataSource,
+    FeatureNetwork,
+    FiniteFloat,
+    ImageSize,
+    Label,
+    NoiseInterval,
+)
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}
@@ -47,7 +55,7 @@ def _hostile_values(param):
         if kind.min_open:
             outside.append(st.just(kind.min))
         return st.one_of(*outside, st.sampled_from(["nan", "inf", "-inf", "1e999"]),
-                         _text_except(set()).filter(lambda s: not _is_float(s)))
+                         _text_except(set()).filter(lambda s: not _is_float(s) and _refused(kind, s)))
     if isinstance(kind, click.Choice):
         return _text_except(set(kind.choices))
     if isinstance(kind, Channels):
@@ -58,6 +66,9 @@ def _hostile_values(param):
                                 "no_such_dataset", "./missing_folder", "digit.png"])
     if isinstance(kind, FeatureNetwork):
         return st.sampled_from(["missing.keras", "a_folder", "garbage.bin", "", "inception3", "digit.png", "MNIST"])
+    if isinstance(kind, NoiseInterval):
+        return st.one_of(st.sampled_from(["", "2,1", "-1,2", "0,inf", "nan,1", "1", "1,2,3", "none", "1;2"]),
+                         _text_except(set()).filter(lambda s: _refused(kind, s)))
     if isinstance(kind, ImageSize):
         return st.one_of(st.sampled_from(["0", "32x", "x32", "-4", "4097", "32x32x3", "", "1e3"]),
                          _text_except(set()).filter(lambda s: _refused(kind, s)))

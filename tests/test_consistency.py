@@ -19,7 +19,9 @@ from keras_sgm.recipes.config import TUNING_DEFAULTS
 from keras_sgm.recipes.consistency import tune_consistency
 from keras_sgm.sampling.sample import sample
 from keras_sgm.sampling.samplers import multistep_consistency
+from keras_sgm.diffusion.consistency import ConsistencyTuning
 from tests.conftest import FIXTURE, to_numpy
+from tests.helpers.analytic import GaussianDataConsistency, GaussianDataScore
 from tests.helpers.model_outputs import model_outputs
 
 STEPS = 32  # the whole fixture, 512 digits, each epoch
@@ -74,6 +76,27 @@ def test_tuning_lowers_the_consistency_loss_on_real_digits(score_checkpoint, tun
     before = consistency_loss(untuned, untuned.network, images, labels)
     after = consistency_loss(model, model.network, images, labels)
     assert after < 0.8 * before, (before, after)
+
+
+def test_distilling_a_teacher_leaves_its_own_consistency_function_no_loss():
+    # Gaussian data, whose denoiser and consistency function are known exactly.
+    teacher, exact = GaussianDataScore(0.3, 0.5), GaussianDataConsistency(0.3, 0.5)
+    images = 0.3 + 0.5 * np.random.default_rng(0).normal(size=(256, 4, 4, 1)).astype("float32")
+    distillation = ConsistencyTuning(q=2.0, stage_steps=1, huber_c=0.0,
+                                     teacher=lambda x, sigma, labels: teacher.denoise(x, sigma))
+
+    def loss(function, step):
+        def denoise(x, sigma, labels, training=True):
+            return function.denoise(x, sigma)
+
+        return float(to_numpy(distillation(denoise, teacher.schedule, images, None, keras.random.SeedGenerator(0),
+                                           step)))
+
+    # Late in the tuning the pairs are neighbours on the teacher's ODE path, which its consistency
+    # function maps to one point; the teacher's denoiser, no consistency function, does not.
+    assert loss(exact, step=8) < 0.01 * loss(teacher, step=8)
+    # At stage 0 many pairs end at r = 0, where the target is the teacher's own denoised image.
+    assert loss(teacher, step=0) < 0.5 * loss(exact, step=0)
 
 
 def test_the_consistency_function_is_the_identity_at_noise_level_zero(tuned):

@@ -21,6 +21,7 @@ from keras_sgm.cli.labels import class_labels, class_names, noun
 from keras_sgm.cli.options import (
     FeatureNetwork,
     FiniteFloat,
+    FiniteFloatOrNone,
     checkpoint_option,
     data_options,
     guidance_option,
@@ -156,6 +157,10 @@ def _run_training(run, config):
               default=TUNING_DEFAULTS.consistency_stages, show_default=True,
               help="ECT's staged schedule: the gap between the paired noise levels halves this many times, "
                    "evenly over the run; 0: ECT's one-hour recipe, a small gap throughout.")
+@click.option("--teacher-guidance", type=FiniteFloatOrNone(min=0, max=100), metavar="W|none",
+              default=TUNING_DEFAULTS.teacher_guidance, show_default=True,
+              help="Distil the score model's ODE guided at this scale, so that guided samples take one network "
+                   "evaluation per step; none: ECT, tuning on the data's own noise paths.")
 @data_options(None, " [default: the data the model was trained on]")
 @image_options
 @seed_option
@@ -164,11 +169,13 @@ def _run_training(run, config):
 @click.option("--verbose", type=click.IntRange(0, 2), default=TUNING_DEFAULTS.verbose, show_default=True,
               help="2: one line per epoch.")
 def tune_consistency(checkpoint, **options):
-    """Tune a trained score model into a consistency model that samples in 1 to 4 steps (ECT).
+    """Tune a trained score model into a consistency model that samples in 1 to 4 steps.
 
-    Easy consistency tuning (Geng et al. 2024) from the model's own
-    weights: no teacher, no ODE solver. Checkpoints every epoch; run the
-    same command again to resume. Sample it with `--sampler consistency`.
+    Easy consistency tuning (ECT, Geng et al. 2024) from the model's own
+    weights, with the score model's guided ODE as the path to follow
+    (--teacher-guidance) or the data's own (none). Checkpoints every epoch;
+    run the same command again to resume. Sample it with `--sampler
+    consistency`.
     """
     import dataclasses
 
@@ -199,20 +206,23 @@ def _sampler_of(model, sampler, churn):
     return sampler, ({"churn": churn} if churn else {})
 
 
-def _guide_of(model, guide, guidance, unconditional, checkpoint, preset, sampler):
-    """`(model, scale, name)` of the guide that `--guide` names, its scale `--guidance` or the shipped
-    preset's; or `(None, guidance, None)`. By default the guide of the shipped preset in use guides
-    unconditional samples."""
+def _guide_of(model, guide, guidance, interval, unconditional, checkpoint, preset, sampler):
+    """`(guide model, scale, interval, name)` of the guide that `--guide` names, with its scale
+    `--guidance` and `--guide-interval` or the shipped preset's; or `(None, guidance, None, None)`. By
+    default the guide of the shipped preset in use guides unconditional samples."""
     from keras_sgm.diffusion.autoguidance import check_guide, resolve_autoguidance
     from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
 
     shipped = PRESETS.get(preset or DEFAULT_PRESET) if checkpoint is None else None
     if guide is None:
         if shipped is None or shipped.guide is None or not unconditional or sampler == "consistency":
-            return None, guidance, None
-        guide = shipped.guide
+            guide = "none"
+        else:
+            guide = shipped.guide
     if guide == "none":
-        return None, guidance, None
+        if interval is not None:
+            fail("--guide-interval applies to autoguidance: give --guide too.")
+        return None, guidance, None, None
     if sampler == "consistency":
         fail("--guide needs a score model's sampler: a guided consistency model is no consistency function; "
              "choose another --sampler, or --guide none.")
@@ -221,9 +231,10 @@ def _guide_of(model, guide, guidance, unconditional, checkpoint, preset, sampler
         check_guide(model, guide_model)
     except ValueError as error:
         fail(str(error))
-    if guidance is None and shipped is not None and guide == shipped.guide:
-        guidance = shipped.autoguidance
-    return guide_model, resolve_autoguidance(guidance), guide
+    if shipped is not None and guide == shipped.guide:
+        guidance = shipped.autoguidance if guidance is None else guidance
+        interval = shipped.autoguidance_interval if interval is None else interval
+    return guide_model, resolve_autoguidance(guidance), None if interval == "all" else interval, guide
 
 
 def _shipped_for(sampler, checkpoint, preset):
@@ -249,8 +260,8 @@ def _shipped_for(sampler, checkpoint, preset):
 @click.option("--out", type=click.Path(), default="samples.png", show_default=True, help="PNG grid.")
 @npz_option("the raw images")
 @progress_option
-def sample(checkpoint, preset, num, label, guidance, guide, sampler, steps, churn, seed, batch_size, out, npz,
-           progress):
+def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, sampler, steps, churn, seed, batch_size,
+           out, npz, progress):
     """Sample images and write them as a PNG grid.
 
     With no --checkpoint it uses a shipped model (--preset, MNIST by
@@ -268,13 +279,14 @@ def sample(checkpoint, preset, num, label, guidance, guide, sampler, steps, chur
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
     num = num or (10 if label == "all" else 64)
-    guide, guidance, _ = _guide_of(model, guide, guidance, label == "none", checkpoint, preset, sampler)
+    guide, guidance, guide_interval, _ = _guide_of(model, guide, guidance, guide_interval, label == "none",
+                                                   checkpoint, preset, sampler)
     if guide is None:
         guidance = resolve_guidance(model, guidance)
     labels = class_labels(model, label, num, seed=seed)
     total = num if labels is None else len(labels)
-    images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels,
-                                guidance=guidance, guide=guide, progress=progress, **options)
+    images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels, guidance=guidance,
+                                guide=guide, guide_interval=guide_interval, progress=progress, **options)
     save_grid(images, out, columns=num if label == "all" else None)
     if npz:
         save_npz(npz, images=images, **({} if labels is None else {"labels": labels}))
@@ -285,6 +297,8 @@ def sample(checkpoint, preset, num, label, guidance, guide, sampler, steps, chur
     details = [which] if which else []
     if guide is not None or label != "none":
         details.append(f"{'autoguidance' if guide is not None else 'guidance'} {guidance:g}")
+        if guide_interval is not None:
+            details[-1] += " at noise levels {:g} to {:g}".format(*guide_interval)
     what = f"{'unconditional ' if label == 'none' else ''}{noun(model)}"
     what += f" ({', '.join(details)})" if details else ""
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
@@ -383,8 +397,8 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @progress_option
-def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidance, guide, seed, batch_size, bpd,
-             bpd_num, bpd_tolerance, calibrate, data, data_dir, features, json_path, progress):
+def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidance, guide, guide_interval, seed,
+             batch_size, bpd, bpd_num, bpd_tolerance, calibrate, data, data_dir, features, json_path, progress):
     """Sample images and score them against a test set: FID, KID, classifier score, coverage (and bits/dim)."""
     import json
 
@@ -416,7 +430,8 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     labels = None
     if conditional:
         labels = class_labels(model, "all", -(-num // (model.num_classes or 1)), "--conditional")[:num]
-    guide, guidance, guide_name = _guide_of(model, guide, guidance, not conditional, checkpoint, preset, sampler)
+    guide, guidance, guide_interval, guide_name = _guide_of(model, guide, guidance, guide_interval, not conditional,
+                                                            checkpoint, preset, sampler)
     defaulted = data is None
     if defaulted:
         data = model.dataset if model.dataset and _is_tfds_name(model.dataset) else "mnist"
@@ -432,7 +447,7 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
                                steps=steps, seed=seed, batch_size=batch_size,
                                bpd_images=bpd_num if bpd else 0, bpd_tolerance=bpd_tolerance,
                                reference=reference, labels=labels, guidance=guidance, guide=guide,
-                               progress=progress, features=network, **options)
+                               guide_interval=guide_interval, progress=progress, features=network, **options)
     report.update(data=data, features=str(features))
     if guide is not None:
         report["guide"] = guide_name

@@ -28,6 +28,34 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
+class FiniteFloatOrNone(FiniteFloat):
+    """A `FiniteFloat`, or `none` for None."""
+
+    def convert(self, value, param, ctx):
+        if value is None or str(value).strip().lower() == "none":
+            return None
+        return super().convert(value, param, ctx)
+
+
+class NoiseInterval(click.ParamType):
+    """Two noise levels `LOW,HIGH` with `0 <= LOW < HIGH`, or `all` (every level)."""
+
+    name = "LOW,HIGH|all"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple) or value == "all":
+            return value
+        parts = str(value).split(",")
+        try:
+            low, high = (float(part) for part in parts)
+        except ValueError:
+            low = high = math.nan
+        if not (math.isfinite(high) and 0.0 <= low < high):
+            self.fail(f"{value!r} is not two noise levels LOW,HIGH with 0 <= LOW < HIGH (such as 0.1,2), "
+                      f"nor 'all'.", param, ctx)
+        return low, high
+
+
 class Channels(click.ParamType):
     """Channels per U-Net level, comma-separated positive integers, e.g. `32,64,128,256`."""
 
@@ -73,12 +101,18 @@ def guidance_option(help="Classifier-free guidance with --label: 0 unconditional
 
 
 def guide_option():
-    return click.option(
-        "--guide", default=None, metavar="FILE|PRESET|none",
-        help="Autoguidance: a weaker model of the same data (a .keras file or a shipped preset) that guides "
-             "the samples, with or without a label; --guidance is then its scale. none: plain "
-             "classifier-free guidance, or none. [default: the shipped model's guide for unconditional "
-             "samples, else none]")
+    return _stack(
+        click.option(
+            "--guide", default=None, metavar="FILE|PRESET|none",
+            help="Autoguidance: a weaker model of the same data (a .keras file or a shipped preset) that guides "
+                 "the samples, with or without a label; --guidance is then its scale. none: plain "
+                 "classifier-free guidance, or none. [default: the shipped model's guide for unconditional "
+                 "samples, else none]"),
+        click.option(
+            "--guide-interval", type=NoiseInterval(), default=None,
+            help="With --guide, the noise levels where it guides; outside them the model runs alone. all: "
+                 "every level. [default: the shipped guide's, else all]"),
+    )
 
 
 def num_option(default, minimum=1, maximum=100_000, help=None):

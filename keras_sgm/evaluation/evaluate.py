@@ -42,7 +42,8 @@ def load_reference_images(data="mnist", data_dir=None, image_shape=None):
 
 def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="heun", steps=None,
                    seed=0, batch_size=1000, bpd_images=0, bpd_tolerance=1e-5, reference=None,
-                   labels=None, guidance=None, guide=None, progress=False, features=None, **options):
+                   labels=None, guidance=None, guide=None, guide_interval=None, progress=False, features=None,
+                   **options):
     """Samples `num` images and scores them against the test images.
 
     Args:
@@ -64,6 +65,8 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
             scale.
         guide: A weaker model of the same data to autoguide with (see
             `ScoreModel.guided`); None: none.
+        guide_interval: With a `guide`, the `(low, high)` noise levels where
+            it guides; None: all of them.
         progress: Show progress bars.
         features: The feature network (see `metrics.classify`).
         **options: Further keyword arguments of the sampler (`churn`).
@@ -72,17 +75,19 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
         `seconds`; with `labels`, `label_accuracy` (share of samples the
         classifier recognises as their requested class) and `guidance`;
-        with a `guide`, `autoguidance` (its scale); with
+        with a `guide`, `autoguidance` (its scale) and `guide_interval`; with
         `bpd_images`, `bpd` and `bpd_stderr`.
     """
     reference_features, _ = reference if reference is not None else metrics.classify(test_images, features=features)
     images, nfe, seconds = sample(model, num, sampler, steps, seed, batch_size, labels=labels,
-                                  guidance=guidance, guide=guide, progress=progress, **options)
+                                  guidance=guidance, guide=guide, guide_interval=guide_interval, progress=progress,
+                                  **options)
     report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2),
               **options}
     report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels, features))
     if guide is not None:
         report["autoguidance"] = resolve_autoguidance(guidance)
+        report["guide_interval"] = None if guide_interval is None else list(guide_interval)
     elif labels is not None:
         report["guidance"] = resolve_guidance(model, guidance)
     if bpd_images:

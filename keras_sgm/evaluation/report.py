@@ -12,7 +12,8 @@ def format_report(report):
         ("FID (classifier features)", f"{report['fid']:.3f}"),
         ("KID", f"{report['kid']:.5f} +- {report['kid_std']:.5f}"),
         (f"classifier score (max {classes})", f"{report['classifier_score']:.3f}"),
-        *([("recognised as the requested class", f"{report['label_accuracy']:.4f} (guidance {report['guidance']:g})")]
+        *([("guidance", _guidance(report))] if "guidance" in report or "autoguidance" in report else []),
+        *([("recognised as the requested class", f"{report['label_accuracy']:.4f}")]
           if "label_accuracy" in report else []),
         (f"classes covered (of {classes})", str(report["coverage"])),
         ("class shares", " ".join(f"{p:.3f}" for p in report["class_histogram"])),
@@ -27,3 +28,12 @@ def format_report(report):
         rows.append(("FID floor / ceiling", f"{report['fid_floor']:.3f} / {report['fid_ceiling']:.1f}"))
         rows.append(("classifier score of the test set", f"{report['classifier_score_test']:.3f}"))
     return "\n".join(["| metric | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
+
+
+def _guidance(report):
+    if "autoguidance" not in report:
+        return f"classifier-free, {report['guidance']:g}"
+    text = f"autoguidance {report['autoguidance']:g}" + (f" by {report['guide']}" if report.get("guide") else "")
+    if report.get("guide_interval"):
+        text += " at noise levels {:g} to {:g}".format(*report["guide_interval"])
+    return text

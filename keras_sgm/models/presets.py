@@ -23,6 +23,8 @@ class Preset:
             unconditional samples (`keras_sgm.diffusion.autoguidance`), or
             None.
         autoguidance: The autoguidance scale with that guide.
+        autoguidance_interval: The `(low, high)` noise levels where that
+            guide guides; None: all of them.
     """
 
     name: str
@@ -31,6 +33,7 @@ class Preset:
     description: str
     guide: str | None = None
     autoguidance: float | None = None
+    autoguidance_interval: tuple | None = None
 
 
 AUTOGUIDANCE_SCALE = 1.5

@@ -268,7 +268,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
         return self.score(*inputs)
 
-    def guided(self, labels=None, guidance=None, guide=None):
+    def guided(self, labels=None, guidance=None, guide=None, guide_interval=None):
         """This model seen by the samplers with fixed labels and guidance.
 
         Args:
@@ -278,14 +278,16 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             guide: A weaker model of the same data: autoguidance
                 (`keras_sgm.diffusion.autoguidance`) instead of
                 classifier-free guidance, with or without labels.
+            guide_interval: With a `guide`, the `(low, high)` noise levels
+                where it guides; None: all of them.
 
         Example:
 
         >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
-        >>> images, nfe = edm_heun(model.guided(guide=small_model, guidance=2.0), 16)
+        >>> images, nfe = edm_heun(model.guided(guide=small_model, guidance=2.0, guide_interval=(0.1, 2)), 16)
         """
         if guide is not None:
-            return AutoGuidedScore(self, guide, labels, guidance)
+            return AutoGuidedScore(self, guide, labels, guidance, guide_interval)
         return GuidedScore(self, labels, guidance)
 
     # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that

@@ -62,6 +62,12 @@ class TrainingConfig:
         consistency_stages: With `consistency`, ECT's staged schedule: the
             gap `t - r` halves (`q = 2`) this many times, evenly over the
             run; 0 keeps ECT's one-hour recipe, `q = 256` throughout.
+        teacher_guidance: With `consistency`, distil the probability-flow
+            ODE of `init_weights` guided at this classifier-free guidance
+            scale (consistency distillation): the tuned model draws guided
+            samples in one network evaluation per step, and its
+            `default_guidance` is 1. None tunes on the data's own noise
+            paths (ECT). Without labels the teacher is unguided.
         jit_compile: `model.compile`'s `jit_compile`; `"auto"` takes the
             fastest for the run's length on this backend (see
             `keras_sgm.backend.compile.training_jit_compile`).
@@ -108,6 +114,7 @@ class TrainingConfig:
     init_weights: str | None = None
     consistency: bool = False
     consistency_stages: int = 0
+    teacher_guidance: float | None = None
     jit_compile: str | bool = "auto"
     distribute: str = "auto"
     num_samples: int = 64

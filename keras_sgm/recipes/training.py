@@ -1,6 +1,7 @@
 """The recipe: train a score model with checkpoints and resuming, then sample."""
 
 import contextlib
+import functools
 import pathlib
 import tempfile
 
@@ -12,6 +13,7 @@ from keras_sgm.backend.distribution import data_parallel
 from keras_sgm.data.images import save_grid
 from keras_sgm.diffusion.consistency import ConsistencyTuning
 from keras_sgm.models.autoencoder import Autoencoder
+from keras_sgm.models.saving import load_model
 from keras_sgm.models.unet import build_unet
 from keras_sgm.recipes.architecture import architecture, is_latent_run, score_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
@@ -95,9 +97,11 @@ def _train(config, parallel, write_dir):
 
     keras.utils.set_random_seed(seed)
     network_options = architecture(data.image_shape, continued, autoencoder, **network_given)
+    tuning = _consistency_tuning(config, epochs * steps)
+    guidance = {"default_guidance": 1.0} if tuning is not None and tuning.teacher is not None else {}
     model = score_model(network_options, data, autoencoder, config.mixed_precision,
                         label_dropout=config.label_dropout, ema_decay=config.ema_decay, seed=seed,
-                        consistency=_consistency_tuning(config, epochs * steps))
+                        consistency=tuning, **guidance)
     jit_compile = config.jit_compile
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
@@ -144,9 +148,14 @@ def _consistency_tuning(config, total_steps):
     """The `ConsistencyTuning` of a `config.consistency` run, or None."""
     if not config.consistency:
         return None
+    teacher = None
+    if config.teacher_guidance is not None:
+        # The score model being tuned, as it was: its guided ODE is what the tuning distils.
+        teacher = functools.partial(load_model(config.init_weights).denoise, guidance=config.teacher_guidance)
     if not config.consistency_stages:
-        return ConsistencyTuning()
-    return ConsistencyTuning(q=2.0, stage_steps=max(1, -(-total_steps // config.consistency_stages)))
+        return ConsistencyTuning(teacher=teacher)
+    return ConsistencyTuning(q=2.0, stage_steps=max(1, -(-total_steps // config.consistency_stages)),
+                             teacher=teacher)
 
 
 class PeerLostError(RuntimeError):

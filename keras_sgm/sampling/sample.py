@@ -18,7 +18,7 @@ def default_sampler(model):
 
 
 def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels=None,
-           guidance=None, guide=None, progress=False, **options):
+           guidance=None, guide=None, guide_interval=None, progress=False, **options):
     """`num` images from the sampler named `sampler`, drawn `batch_size` at a time.
 
     Args:
@@ -37,6 +37,8 @@ def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels
             autoguidance scale.
         guide: A weaker model of the same data to autoguide with, with or
             without labels (see `ScoreModel.guided`); None: none.
+        guide_interval: With a `guide`, the `(low, high)` noise levels where
+            it guides; None: all of them.
         progress: Show progress bars.
         **options: Further keyword arguments of the sampler, such as
             `churn` for `"heun"`.
@@ -62,7 +64,7 @@ def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels
     for first in range(0, num, batch_size):
         size = min(batch_size, num - first)
         batch_labels = None if labels is None else labels[first : first + size]
-        images, nfe = SAMPLERS[sampler](model.guided(batch_labels, guidance, guide=guide), size, seed=seed + first,
-                                        progress=progress, **options)
+        view = model.guided(batch_labels, guidance, guide=guide, guide_interval=guide_interval)
+        images, nfe = SAMPLERS[sampler](view, size, seed=seed + first, progress=progress, **options)
         batches.append(np.clip(images, 0.0, 1.0))
     return np.concatenate(batches), nfe, time.perf_counter() - start
