@@ -4,7 +4,9 @@
         --figure docs/one_step_vs_heun.png
     KERAS_BACKEND=torch python benchmarks/few_step.py --parts speed
 
-Every row samples every class equally often, guided, and scores the samples
+Every row samples every class equally often, guided (at the model's own
+guidance unless the row gives one: the consistency model's is built in, one
+pass), and scores the samples
 with `keras-sgm evaluate`'s figures on the shipped classifier: FID, classifier
 score, class shares and the share recognised as the requested digit. NFE
 counts network evaluations per image, guidance's unconditional pass
@@ -20,18 +22,25 @@ import time
 import numpy as np
 
 from keras_sgm.data.images import save_grid
+from keras_sgm.diffusion.guidance import resolve_guidance
 from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_images
 from keras_sgm.models.presets import CONSISTENCY_PRESET, DEFAULT_PRESET
 from keras_sgm.models.saving import load_model
 from keras_sgm.sampling.sample import sample
 
-# (sampler, steps, guidance): the consistency model plainly conditional and guided, Heun guided at 2.
-ROWS = [("consistency", 1, 1.0), ("consistency", 1, 2.0), ("consistency", 2, 1.0), ("consistency", 2, 2.0),
-        ("consistency", 4, 2.0), ("heun", 5, 2.0), ("heun", 9, 2.0), ("heun", 18, 2.0)]
+# (sampler, steps, guidance): None is the model's own guidance (`default_guidance`).
+ROWS = [("consistency", 1, None), ("consistency", 2, None), ("consistency", 4, None), ("consistency", 1, 1.5),
+        ("heun", 5, None), ("heun", 9, None), ("heun", 18, None)]
 
 
-SPEED_ROWS = [("consistency", 1, 2.0), ("consistency", 2, 2.0), ("heun", 18, 2.0)]
+SPEED_ROWS = [("consistency", 1, None), ("consistency", 2, None), ("heun", 18, None)]
+
+
+def parse_row(text):
+    """`SAMPLER:STEPS:GUIDANCE|default` as a row."""
+    sampler, steps, guidance = text.split(":")
+    return sampler, int(steps), None if guidance == "default" else float(guidance)
 
 
 def network_evaluations(nfe, guidance):
@@ -55,7 +64,8 @@ def main():
     parser.add_argument("--teacher", default=DEFAULT_PRESET, help="the score model it was tuned from")
     parser.add_argument("--data", default="mnist", help="a TFDS name or mnist.npz")
     parser.add_argument("--num", type=int, default=10_000)
-    parser.add_argument("--only", nargs="*", help="sampler:steps:guidance rows, e.g. consistency:1:2 heun:9:2")
+    parser.add_argument("--only", nargs="*", type=parse_row,
+                        help="SAMPLER:STEPS:GUIDANCE|default rows, e.g. consistency:1:default heun:9:2")
     parser.add_argument("--parts", nargs="*", choices=["quality", "speed", "figure"],
                         default=["quality", "speed", "figure"], help="what to measure (figure: with --figure)")
     parser.add_argument("--json")
@@ -70,9 +80,8 @@ def main():
         labels = np.arange(args.num) % 10
         print("| sampler | steps | guidance | NFE | FID | classifier score | recognised | class shares |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-        rows = ROWS if not args.only else [(name, int(steps), float(guidance))
-                                           for name, steps, guidance in (row.split(":") for row in args.only)]
-        for sampler, steps, guidance in rows:
+        for sampler, steps, guidance in args.only or ROWS:
+            guidance = resolve_guidance(models[sampler], guidance)
             report, _ = evaluate_model(models[sampler], test_images, train_images, num=args.num, sampler=sampler,
                                        steps=steps, reference=reference, labels=labels, guidance=guidance)
             report["nfe"] = network_evaluations(report["nfe"], guidance)
@@ -86,13 +95,14 @@ def main():
         print("\n| sampler | steps | guidance | img/s at batch 256 |")
         print("| --- | --- | --- | --- |")
         for sampler, steps, guidance in SPEED_ROWS:
+            guidance = resolve_guidance(models[sampler], guidance)
             speed = images_per_second(models[sampler], sampler, steps, guidance)
             speeds.append({"sampler": sampler, "steps": steps, "guidance": guidance, "images_per_second": speed})
             print(f"| {sampler} | {steps} | {guidance:g} | {speed:.1f} |")
     if args.figure and "figure" in args.parts:
         digits = np.repeat(np.arange(10), 8)
-        fast, _, _ = sample(models["consistency"], len(digits), "consistency", 1, labels=digits, guidance=2.0)
-        slow, _, _ = sample(models["heun"], len(digits), "heun", 18, labels=digits, guidance=2.0)
+        fast, _, _ = sample(models["consistency"], len(digits), "consistency", 1, labels=digits)
+        slow, _, _ = sample(models["heun"], len(digits), "heun", 18, labels=digits)
         gap = np.zeros((10, 1, *fast.shape[1:]), fast.dtype)
         rows = np.concatenate([fast.reshape(10, 8, *fast.shape[1:]), gap, slow.reshape(10, 8, *slow.shape[1:])], 1)
         save_grid(rows.reshape(-1, *fast.shape[1:]), args.figure, columns=17)

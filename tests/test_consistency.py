@@ -55,11 +55,13 @@ def tuned(score_checkpoint, tmp_path_factory):
     return out / "model.keras"
 
 
-def consistency_loss(model, network, images, labels):
-    """The model's consistency loss on fixed digits, averaged over 32 fixed draws."""
+def consistency_loss(model, network, images, labels, teacher):
+    """The model's consistency loss on fixed digits, towards the tuning's guided teacher, averaged over
+    32 fixed draws."""
     import functools
 
     denoise = functools.partial(model.denoise, network=network)
+    model.consistency.teacher = functools.partial(teacher.denoise, guidance=TUNING_DEFAULTS.teacher_guidance)
     return np.mean([float(to_numpy(model.consistency(denoise, model.schedule, images, labels,
                                                      keras.random.SeedGenerator(seed), step=0)))
                     for seed in range(32)])
@@ -73,8 +75,10 @@ def test_tuning_lowers_the_consistency_loss_on_real_digits(score_checkpoint, tun
     untuned.network.set_weights(start.inference_network.get_weights())
     model = load_model(tuned)
     assert model.is_consistency_model and not start.is_consistency_model
-    before = consistency_loss(untuned, untuned.network, images, labels)
-    after = consistency_loss(model, model.network, images, labels)
+    # The teacher's guidance is built in: one conditional pass draws the guided samples.
+    assert model.default_guidance == 1.0 and start.default_guidance == TUNING_DEFAULTS.teacher_guidance
+    before = consistency_loss(untuned, untuned.network, images, labels, start)
+    after = consistency_loss(model, model.network, images, labels, start)
     assert after < 0.8 * before, (before, after)
 
 

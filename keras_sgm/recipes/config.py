@@ -131,8 +131,9 @@ DEFAULTS = TrainingConfig()
 """The main job's recipe, whose values the command line shows as its defaults."""
 
 TUNING_DEFAULTS = TrainingConfig(output_dir="runs/consistency", data=None, init_weights="pretrained",
-                                 consistency=True, consistency_stages=6, epochs=6, learning_rate=5e-4,
-                                 ema_decay=0.9993)
+                                 consistency=True, consistency_stages=6, teacher_guidance=2.0, epochs=6,
+                                 learning_rate=5e-4, ema_decay=0.9993)
 """The run of `keras-sgm tune-consistency`: from the shipped model, on the data it was trained on
-(`data=None`), with ECT's EMA and its staged schedule (the step halves once per epoch). The learning
-rate is 5x ECT's: on a CPU's budget of steps, 1e-4 barely moves the model (docs/benchmarks.md)."""
+(`data=None`), distilling its ODE guided at 2 (its own default guidance), with ECT's EMA and its
+staged schedule (the step halves once per epoch). The learning rate is 5x ECT's: on a CPU's budget
+of steps, 1e-4 barely moves the model (docs/benchmarks.md)."""
