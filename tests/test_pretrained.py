@@ -175,7 +175,7 @@ def test_the_shipped_fashion_classifier_reaches_90_percent_on_test_clothes():
 
 
 def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_unless_told_not(tmp_path):
-    from keras_sgm.models.presets import AUTOGUIDANCE_SCALE
+    from keras_sgm.models.presets import AUTOGUIDANCE_INTERVAL, AUTOGUIDANCE_SCALE
 
     common = ["sample", "--label", "none", "--num", 3, "--steps", 3, "--no-progress", "--out", tmp_path / "g.png"]
     runs = {}
@@ -184,7 +184,9 @@ def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_
                                                             "--npz", tmp_path / f"{guide}.npz"]])
         assert result.exit_code == 0, result.output
         runs[guide] = result.output, np.load(tmp_path / f"{guide}.npz")["images"]
-    assert f"3 unconditional digits (autoguidance {AUTOGUIDANCE_SCALE:g}) with heun" in runs[None][0]
+    low, high = AUTOGUIDANCE_INTERVAL
+    assert (f"3 unconditional digits (autoguidance {AUTOGUIDANCE_SCALE:g} at noise levels {low:g} to {high:g}) "
+            f"with heun") in runs[None][0]
     np.testing.assert_array_equal(runs[None][1], runs["mnist_guide"][1])
     assert "3 unconditional digits with heun" in runs["none"][0]
     assert np.abs(runs["none"][1] - runs[None][1]).max() > 0.05
