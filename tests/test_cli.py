@@ -168,11 +168,12 @@ def test_train_errors(tmp_path):
     assert_usage_error(invoke("train", "--data", tmp_path / "none.npz"), "does not exist")
     assert_usage_error(invoke("train", "--data-dir", tmp_path, "--output-dir", tmp_path / "o",
                               "--verbose", 0), "TFDS_DATA_DIR")
-    # An unreadable model to start from fails before the autoencoder stage trains and writes anything.
+    # An unreadable model to start from fails in one line, before anything is printed and before the
+    # autoencoder stage trains and writes anything.
     (tmp_path / "garbage.keras").write_bytes(b"not a model")
     for weights in (tmp_path / "garbage.keras", ""):
         assert_usage_error(invoke("train", "--data", FIXTURE, "--init-weights", weights, "--output-dir",
-                                  tmp_path / "w", "--verbose", 0), "cannot start from")
+                                  tmp_path / "w"), "cannot start from")
         assert not (tmp_path / "w").exists()
 
 

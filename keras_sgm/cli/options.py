@@ -45,15 +45,13 @@ class NoiseInterval(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, tuple) or value == "all":
             return value
-        parts = str(value).split(",")
+        from keras_sgm.diffusion.autoguidance import check_interval  # imports Keras: not for --help
+
         try:
-            low, high = (float(part) for part in parts)
+            return check_interval(str(value).split(","))
         except ValueError:
-            low = high = math.nan
-        if not (math.isfinite(high) and 0.0 <= low < high):
             self.fail(f"{value!r} is not two noise levels LOW,HIGH with 0 <= LOW < HIGH (such as 0.1,2), "
                       f"nor 'all'.", param, ctx)
-        return low, high
 
 
 class Channels(click.ParamType):

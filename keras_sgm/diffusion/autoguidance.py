@@ -57,14 +57,15 @@ def check_guide(model, guide):
 
 
 def check_interval(interval):
-    """`interval` as a `(low, high)` pair of floats with `0 <= low < high`, or None; else a `ValueError`."""
+    """`interval` as a `(low, high)` pair of floats with `0 <= low < high < inf`, or None; else a
+    `ValueError`."""
     if interval is None:
         return None
     try:
         low, high = (float(level) for level in interval)
     except (TypeError, ValueError):
         low = high = float("nan")
-    if not 0.0 <= low < high:
+    if not 0.0 <= low < high < float("inf"):
         raise ValueError(f"a guidance interval is two noise levels 0 <= low < high, such as (0.3, 5.0); "
                          f"got {interval!r}.")
     return low, high

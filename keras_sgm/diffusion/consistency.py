@@ -117,29 +117,31 @@ class ConsistencyTuning:
         noise = keras.random.normal(ops.shape(images), seed=seed)
         labels = drop_labels(labels, self.num_classes, self.label_dropout, seed)
 
-        def per_image(value):
-            return ops.reshape(value, (-1,) + (1,) * (len(images.shape) - 1))
-
-        noisy = images + per_image(t) * noise
+        noisy = images + _per_image(t, images) * noise
         prediction = denoise(noisy, t, labels)
-        lower = self.lower_point(noisy, images, noise, t, r, labels, per_image)
+        lower = self.lower_point(noisy, images, noise, t, r, labels)
         # The target is the network itself one step down the path, without gradient (and without
         # dropout, as a teacher's would be); at r = 0 it is that point itself, f(x, 0) = x.
         target = ops.stop_gradient(denoise(lower, r, labels, training=False))
-        target = ops.where(per_image(r) > 0.0, target, lower)
+        target = ops.where(_per_image(r, images) > 0.0, target, lower)
         squared = ops.sum(ops.square(prediction - target), axis=tuple(range(1, len(images.shape))))
         c = self.huber_c if self.huber_c is not None else 0.00054 * math.sqrt(math.prod(images.shape[1:]))
         # The gap floors at a millionth of t, so that a stage far past float32's precision divides by no zero.
         return ops.mean((ops.sqrt(squared + c**2) - c) / ops.maximum(t - r, 1e-6 * t))
 
-    def lower_point(self, noisy, images, noise, t, r, labels, per_image):
+    def lower_point(self, noisy, images, noise, t, r, labels):
         """The point at level `r` of the path through `noisy` at level `t`: the same noise draw on
         the data's path (ECT), or the teacher's Euler step `x + (r - t) (x - D(x, t)) / t`."""
         if self.teacher is None:
-            return images + per_image(r) * noise
+            return images + _per_image(r, images) * noise
         denoised = ops.stop_gradient(self.teacher(noisy, t, labels))
-        return noisy + per_image((r - t) / t) * (noisy - denoised)
+        return noisy + _per_image((r - t) / t, noisy) * (noisy - denoised)
 
     def get_config(self):
         return {"log_sigma_mean": self.log_sigma_mean, "log_sigma_std": self.log_sigma_std,
                 "stage_steps": self.stage_steps, "q": self.q, "k": self.k, "b": self.b, "huber_c": self.huber_c}
+
+
+def _per_image(value, images):
+    """`(batch,)` values shaped to scale each image of `images`."""
+    return ops.reshape(value, (-1,) + (1,) * (len(images.shape) - 1))

@@ -73,6 +73,9 @@ def _train(config, parallel, write_dir):
     batch_size, epochs, seed = config.batch_size, config.epochs, config.seed
     verbose = config.verbose if parallel.is_chief else 0
     data = run_data(config)  # bad data fails first, with nothing printed or written
+    # So does a model to continue that is unreadable or of other data: before the autoencoder stage.
+    continued = continued_run(checkpoint, config.init_weights)
+    check_continues(continued, data, checkpoint if checkpoint.exists() else config.init_weights)
     if verbose and parallel.strategy is not None:
         print(f"training on {parallel.describe()}")
     if config.verbose and parallel.num_processes > 1:
@@ -85,8 +88,6 @@ def _train(config, parallel, write_dir):
     fit_data, steps = training_data(data, batch_size, config.steps_per_epoch, seed, config.flip)
 
     network_given = config.network_options()
-    continued = continued_run(checkpoint, config.init_weights)
-    check_continues(continued, data, checkpoint if checkpoint.exists() else config.init_weights)
     autoencoder = config.autoencoder
     if is_latent_run(continued, config.latent) or autoencoder is not None:
         # Bad network options fail now, not after minutes of autoencoder training.
