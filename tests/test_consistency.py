@@ -20,14 +20,11 @@ from keras_sgm.recipes.consistency import tune_consistency
 from keras_sgm.sampling.sample import sample
 from keras_sgm.sampling.samplers import multistep_consistency
 from keras_sgm.diffusion.consistency import ConsistencyTuning
-from tests.conftest import FIXTURE, to_numpy
+from tests.conftest import FIXTURE, NEXT_BACKEND, to_numpy
 from tests.helpers.analytic import GaussianDataConsistency, GaussianDataScore
 from tests.helpers.model_outputs import model_outputs
 
 STEPS = 32  # the whole fixture, 512 digits, each epoch
-NEXT_BACKEND = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
-
-
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

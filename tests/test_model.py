@@ -93,7 +93,7 @@ def test_loss_drops_on_real_digits_within_200_steps(digits):
 def test_compiled_training_takes_the_same_steps_as_uncompiled(digits):
     """jit_compile=True (XLA; torch.compile on PyTorch) is what long runs of
     the main job use; it must change the speed, not the training."""
-    images, labels = digits[0][:96], digits[1][:96]
+    images, labels = digits[0][:64], digits[1][:64]
     runs = []
     for jit_compile in (False, True):
         model = small_model(seed=3, num_classes=10, label_dropout=0.5)

@@ -12,14 +12,11 @@ from PIL import Image
 
 from keras_sgm.cli import main
 from keras_sgm.data.sources import open_data
-from tests.conftest import FIXTURE
+from tests.conftest import FIXTURE, NEXT_BACKEND
 from tests.helpers.model_outputs import model_outputs
 
 TINY = ["--epochs", "1", "--batch-size", "4", "--autoencoder-epochs", "1", "--channels", "8,16",
         "--blocks-per-level", "1", "--num-samples", "2", "--verbose", "0"]
-NEXT_BACKEND = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
-
-
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

@@ -36,6 +36,7 @@ from keras_sgm.cli.options import (
     steps_option,
     train_options,
 )
+from keras_sgm.evaluation.report import noise_interval
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.recipes.config import DEFAULTS, TUNING_DEFAULTS
 from keras_sgm.sampling.masks import HALVES, half_mask
@@ -297,8 +298,7 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
     details = [which] if which else []
     if guide is not None or label != "none":
         details.append(f"{'autoguidance' if guide is not None else 'guidance'} {guidance:g}")
-        if guide_interval is not None:
-            details[-1] += " at noise levels {:g} to {:g}".format(*guide_interval)
+        details[-1] += noise_interval(guide_interval)
     what = f"{'unconditional ' if label == 'none' else ''}{noun(model)}"
     what += f" ({', '.join(details)})" if details else ""
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"

@@ -34,6 +34,10 @@ def _guidance(report):
     if "autoguidance" not in report:
         return f"classifier-free, {report['guidance']:g}"
     text = f"autoguidance {report['autoguidance']:g}" + (f" by {report['guide']}" if report.get("guide") else "")
-    if report.get("guide_interval"):
-        text += " at noise levels {:g} to {:g}".format(*report["guide_interval"])
-    return text
+    return text + noise_interval(report.get("guide_interval"))
+
+
+def noise_interval(interval):
+    """Where a guide acts, for reports and messages: `" at noise levels 0.1 to 1.5"`, or `""` where
+    `interval` is None (every level)."""
+    return " at noise levels {:g} to {:g}".format(*interval) if interval else ""
