@@ -5,6 +5,7 @@ shipped weights change (run it on any backend; the test checks all three).
 """
 
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -22,7 +23,6 @@ from keras_sgm.models.presets import (
 from keras_sgm.recipes.checkpoints import start_from
 from keras_sgm.sampling.inpainting import inpaint
 from keras_sgm.sampling.masks import half_mask
-from keras_sgm.sampling.sample import sample
 from tests.conftest import small_model, to_numpy
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "pretrained_outputs.npz"
@@ -59,18 +59,6 @@ def test_the_shipped_model_gives_the_same_outputs_on_every_backend(pretrained):
     np.testing.assert_allclose(probe_outputs(pretrained), expected, rtol=1e-4, atol=1e-4)
 
 
-def test_every_requested_digit_is_drawn(pretrained):
-    # The bar: >= 95 % of each digit recognised by the shipped classifier, fast
-    # sampler, default guidance. 20 of each here (the shipped model misses 0.08 %
-    # of 10,000); `keras-sgm evaluate --conditional` measures it at full size.
-    digits = np.repeat(np.arange(10), 20)
-    images, nfe, _ = sample(pretrained, len(digits), labels=digits, seed=0)  # the model's default guidance
-    predicted = metrics.classify(images)[1].argmax(axis=1)
-    per_digit = [float(np.mean(predicted[digits == d] == d)) for d in range(10)]
-    assert nfe <= 35
-    assert min(per_digit) >= 0.95, per_digit
-
-
 def test_inpainted_digits_keep_their_label(pretrained, test_digits):
     # The shipped latent model inpaints through the guidance alone (it has no pixels to
     # replace), which brings the true digit back in about 73 % of completions of the top half
@@ -94,17 +82,22 @@ def test_reconstruction_guidance_draws_what_the_model_makes_of_the_known_half_to
     assert known_half_error(DEFAULT_RECONSTRUCTION_GUIDANCE) < 0.6 * known_half_error(1e-3)
 
 
-def test_sample_digit_all_works_with_no_other_argument(tmp_path, monkeypatch):
+def test_sample_digit_all_draws_every_requested_digit_with_no_other_argument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["sample", "--digit", "all", "--out", "grid.png", "--npz", "raw.npz",
                                        "--no-progress"])
     assert result.exit_code == 0, result.output
+    assert int(re.search(r"\((\d+) NFE\)", result.output)[1]) <= 35, result.output
     grid = np.asarray(Image.open(tmp_path / "grid.png"))
     assert grid.shape == (2 * (10 * 30 + 2), 2 * (10 * 30 + 2))
-    # One row per digit, in order, each drawn as the digit it asks for.
+    # One row per digit, in order, each drawn as the digit it asks for: the bar is 9 of 10 of every
+    # digit recognised by the shipped classifier (the shipped model misses 0.4 % of 10,000;
+    # `keras-sgm evaluate --conditional` measures it at full size).
     raw = np.load(tmp_path / "raw.npz")
     np.testing.assert_array_equal(raw["labels"], np.repeat(np.arange(10), 10))
-    assert np.mean(metrics.classify(raw["images"])[1].argmax(axis=1) == raw["labels"]) >= 0.9
+    predicted = metrics.classify(raw["images"])[1].argmax(axis=1)
+    per_digit = [float(np.mean(predicted[raw["labels"] == d] == d)) for d in range(10)]
+    assert min(per_digit) >= 0.9, per_digit
 
 
 def test_fine_tuning_starts_from_the_shipped_weights(pretrained):
