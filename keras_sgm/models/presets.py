@@ -55,11 +55,11 @@ PRESETS = {
         "class-conditional Fashion-MNIST clothes, latent diffusion, the default recipe (version 1)"),
     "mnist_consistency": Preset(
         "mnist_consistency", WEIGHTS_DIR / "mnist_consistency_model.keras",
-        "KERAS_BACKEND=jax keras-sgm tune-consistency --output-dir runs/mnist-cd-v2 && "
-        "KERAS_BACKEND=jax keras-sgm tune-consistency --epochs 9 --output-dir runs/mnist-cd-v2 && "
-        "python scripts/export_pretrained.py runs/mnist-cd-v2/model.keras --preset mnist_consistency",
+        "KERAS_BACKEND=jax keras-sgm tune-consistency --output-dir runs/mnist-cd-v3 && "
+        "KERAS_BACKEND=jax keras-sgm tune-consistency --epochs 10 --output-dir runs/mnist-cd-v3 && "
+        "python scripts/export_pretrained.py runs/mnist-cd-v3/model.keras --preset mnist_consistency",
         "the shipped MNIST model distilled into a consistency model with its guidance built in, for 1 to 4 "
-        "network evaluations (version 2)"),
+        "network evaluations (version 3)"),
     "mnist_guide": Preset(
         "mnist_guide", WEIGHTS_DIR / "mnist_guide_model.keras",
         "KERAS_BACKEND=jax python -c \"import keras_sgm; keras_sgm.load_pretrained().autoencoder.save("
@@ -81,9 +81,9 @@ commit 1e06e6f's `REPRODUCE` gives their commands). The Fashion-MNIST
 version 1 is the default recipe as it is, 14 epochs on JAX. The MNIST
 consistency model is `keras-sgm tune-consistency`'s default run from the
 MNIST model (its ODE guided at 2 distilled with ECT's loss, 6 epochs with the
-gap halving every epoch), resumed with `--epochs 9`, which stretches the same
-schedule: 3 more epochs at the fifth and sixth gaps, the learning rate
-decaying to 0. The MNIST guide is a small U-Net trained briefly on the MNIST
+gap halving every epoch), resumed with `--epochs 10`, which stretches the same
+schedule: 4 more epochs at the fourth to sixth gaps, the learning rate decaying
+to 0 again. The MNIST guide is a small U-Net trained briefly on the MNIST
 model's autoencoder, which autoguides that model's unconditional samples.
 """
 
