@@ -3,20 +3,11 @@ import pathlib
 import shutil
 import tempfile
 
-# On JAX, the test processes and every command they start share one folder of compiled programs
-# for the run: the suite's small models compile the same steps again and again, and the command
-# line keeps its programs on disk too. Set here, before JAX is imported, so that pytest-xdist's
-# workers and the subprocesses inherit it; an unset user cache is never written to.
-_OWN_XLA_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ
-if _OWN_XLA_CACHE:
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="keras-sgm-tests-xla-")
-    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+import keras
+import numpy as np
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import keras_sgm  # noqa: E402
+import keras_sgm
 
 FIXTURE = pathlib.Path(__file__).parent / "data" / "mnist_fixture.npz"
 SMALL_CHANNELS = (8, 16, 32)
@@ -58,6 +49,23 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
+
+def pytest_configure(config):
+    """On JAX, the test processes and every command they start share one folder of compiled
+    programs for the run: the suite's small models compile the same steps again and again, and
+    the command line keeps its programs on disk too. pytest-xdist's workers and the subprocesses
+    inherit the folder from the environment; the user's own cache is never written to."""
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:
+        return
+    config.xla_cache = tempfile.mkdtemp(prefix="keras-sgm-tests-xla-")
+    os.environ.update(JAX_COMPILATION_CACHE_DIR=config.xla_cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    if keras.backend.backend() == "jax":  # this process imported JAX before the variables were set
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", config.xla_cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def pytest_unconfigure(config):
-    if _OWN_XLA_CACHE:
-        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+    if getattr(config, "xla_cache", None):
+        shutil.rmtree(config.xla_cache, ignore_errors=True)
