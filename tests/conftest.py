@@ -49,7 +49,6 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-
 def pytest_configure(config):
     """On JAX, the test processes and every command they start share one folder of compiled
     programs for the run: the suite's small models compile the same steps again and again, and

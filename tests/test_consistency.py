@@ -25,6 +25,8 @@ from tests.helpers.analytic import GaussianDataConsistency, GaussianDataScore
 from tests.helpers.model_outputs import model_outputs
 
 STEPS = 32  # the whole fixture, 512 digits, each epoch
+
+
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

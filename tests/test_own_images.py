@@ -17,6 +17,8 @@ from tests.helpers.model_outputs import model_outputs
 
 TINY = ["--epochs", "1", "--batch-size", "4", "--autoencoder-epochs", "1", "--channels", "8,16",
         "--blocks-per-level", "1", "--num-samples", "2", "--verbose", "0"]
+
+
 def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 

@@ -12,6 +12,7 @@ from keras_sgm.models.saving import CheckpointError, load_model
 from tests.conftest import NEXT_BACKEND, small_model, to_numpy
 from tests.helpers.save_on_backend import fixed_inputs
 
+
 def test_save_and_load_round_trip_everything(digits, tmp_path):
     model = small_model(seed=2)
     model.schedule = VESchedule(20.0)
