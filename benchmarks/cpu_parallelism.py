@@ -4,13 +4,14 @@ pipeline and its data parallelism, on any backend.
     TFDS_DATA_DIR=../shared/tfds KERAS_BACKEND=jax python benchmarks/cpu_parallelism.py [--distribute auto]
     KERAS_BACKEND=jax python benchmarks/cpu_parallelism.py --devices 2   # the CPU split into 2 host devices
 
-`--distribute` is `train`'s option (`keras_sgm.backend.data_parallel`): `auto` splits
-a CPU into host devices on JAX, `off` keeps one. `--devices N` asks JAX for N host
-devices instead of the automatic split. `--tf-data-threads 0` gives tf.data its default
-thread pool instead of the one thread that `train` gives it on JAX and PyTorch. Each
-figure is the median of timed `fit` calls of `--steps` steps after a warm-up that absorbs
-the compilation. The machine's speed drifts: compare settings run alternately, in the same
-minutes.
+The batches are the latents of the images, encoded once before training as `train` does;
+`--encode-in-step` feeds the images and encodes them in every step instead. `--distribute`
+is `train`'s option (`keras_sgm.backend.data_parallel`): `auto` splits a CPU into host
+devices on JAX, `off` keeps one. `--devices N` asks JAX for N host devices instead of the
+automatic split. `--tf-data-threads 0` gives tf.data its default thread pool instead of the
+one thread that `train` gives it on JAX and PyTorch. Each figure is the median of timed `fit`
+calls of `--steps` steps after a warm-up that absorbs the compilation. The machine's speed
+drifts: compare settings run alternately, in the same minutes.
 """
 
 import argparse
@@ -27,6 +28,8 @@ parser.add_argument("--steps", type=int, default=30, help="training steps per ti
 parser.add_argument("--repeats", type=int, default=3)
 parser.add_argument("--tf-data-threads", type=int, default=None,
                     help="tf.data's private thread pool (0: tf.data's default); default: as `train` sets it")
+parser.add_argument("--encode-in-step", action="store_true",
+                    help="encode the images in every step instead of once before training")
 args = parser.parse_args()
 if args.devices:
     os.environ["JAX_NUM_CPU_DEVICES"] = str(args.devices)  # read when JAX first touches the CPU
@@ -43,12 +46,13 @@ from keras_sgm.recipes.optimizer import default_optimizer  # noqa: E402
 keras.utils.set_random_seed(0)
 parallel = data_parallel(args.distribute, args.batch_size)
 with parallel.scope():
-    fit_data, _ = training_data(args.data, args.batch_size, steps_per_epoch=args.steps)
+    autoencoder = keras_sgm.Autoencoder(seed=0)
+    fit_data, _ = training_data(args.data, args.batch_size, steps_per_epoch=args.steps,
+                                autoencoder=None if args.encode_in_step else autoencoder)
     if args.tf_data_threads is not None:
         options = tf.data.Options()
         options.threading.private_threadpool_size = args.tf_data_threads
         fit_data["x"] = fit_data["x"].with_options(options)
-    autoencoder = keras_sgm.Autoencoder(seed=0)
     network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=10, **LATENT_UNET)
     model = keras_sgm.LatentScoreModel(autoencoder, network, seed=0)
     model.compile(optimizer=default_optimizer(2e-3, 10_000))

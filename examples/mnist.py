@@ -158,6 +158,20 @@ with parallel.scope():
                                AtomicCheckpoint(autoencoder_path)])
 
 """
+## Latents, encoded once
+
+The score model learns on the latents of the training images, and the frozen
+autoencoder gives each image the same latents at every epoch. So the images are
+encoded once, here, rather than in every training step: the batches come in the
+same order, as `{"latents": z}` and their labels, and each step skips the
+encoder's forward pass. Stable Diffusion's trainers cache latents the same way.
+"""
+
+with parallel.scope():
+    fit_data, steps = training_data(data, config.batch_size, config.steps_per_epoch, config.seed, config.flip,
+                                    autoencoder=autoencoder)
+
+"""
 ## The score model
 
 The denoiser is a U-Net: its encoder halves the 7x7 grid and widens the channels,

@@ -3,11 +3,16 @@ import pathlib
 import shutil
 import tempfile
 
-import keras
-import numpy as np
-import pytest
+# The suite's models are tiny, so XLA:CPU spends most of a test compiling rather than running:
+# at LLVM's optimisation level 0 the JAX tests take about 30 % less time, with the same results.
+# Set before JAX starts; pytest-xdist's workers and the commands the tests start inherit it.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
 
-import keras_sgm
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import keras_sgm  # noqa: E402
 
 FIXTURE = pathlib.Path(__file__).parent / "data" / "mnist_fixture.npz"
 SMALL_CHANNELS = (8, 16, 32)

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from keras_sgm import Autoencoder, LatentScoreModel, build_unet
 from keras_sgm.cli import main
+from keras_sgm.data.datasets import batch_images
 from keras_sgm.sampling.inpainting import inpaint
 from keras_sgm.sampling.likelihood import bits_per_dim
 from keras_sgm.sampling.masks import half_mask
@@ -93,6 +94,48 @@ def test_latent_inpainting_keeps_the_known_pixels(trained, test_digits):
     np.testing.assert_array_equal(completed[:, :14], known[:, :14].astype("float32"))
     with pytest.raises(ValueError, match="reconstruction guidance alone"):
         inpaint(trained[1], known, mask, steps=3, reconstruction_guidance=0.0)
+
+
+def test_latents_encoded_once_train_the_steps_that_encoding_in_each_step_trains(trained):
+    from keras_sgm.recipes.data import training_data
+
+    autoencoder = trained[0]
+    images, _ = training_data(str(FIXTURE), 16, steps_per_epoch=3, seed=0)
+    latents, _ = training_data(str(FIXTURE), 16, steps_per_epoch=3, seed=0, autoencoder=autoencoder)
+    # The same batches, in the same order, as the latents of the images.
+    first_images, first_labels = next(iter(images["x"]))
+    first_latents, latent_labels = next(iter(latents["x"]))
+    np.testing.assert_array_equal(latent_labels, first_labels)
+    np.testing.assert_allclose(first_latents["latents"], to_numpy(autoencoder.encode(first_images)), atol=1e-5)
+    runs = []
+    for fit_data in (images, latents):
+        keras.utils.set_random_seed(3)
+        model = tiny_latent_model(autoencoder, seed=3)
+        history = model.fit(**fit_data, epochs=2, verbose=0)
+        runs.append((history.history["loss"], model.network.get_weights()))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-5)
+    for encoded_once, encoded_each_step in zip(runs[1][1], runs[0][1], strict=True):
+        np.testing.assert_allclose(encoded_once, encoded_each_step, atol=1e-5)
+
+
+def test_flipped_latents_are_those_of_the_image_or_of_its_mirror(trained, digits):
+    import tensorflow as tf
+
+    from keras_sgm.recipes.data import encoded_examples
+
+    autoencoder, images = trained[0], digits[0][:64]
+    plain, mirrored = (to_numpy(autoencoder.encode(x)) for x in (images, images[:, :, ::-1]))
+    fit_data = batch_images(encoded_examples(tf.data.Dataset.from_tensor_slices(images), autoencoder, flip=True), 64, shuffle=False,
+                            flip=True)
+    drawn = next(iter(fit_data))["latents"].numpy()
+    is_mirror = [np.allclose(d, m, atol=1e-5) for d, m in zip(drawn, mirrored)]
+    is_plain = [np.allclose(d, p, atol=1e-5) for d, p in zip(drawn, plain)]
+    assert all(m or p for m, p in zip(is_mirror, is_plain)) and 10 < sum(is_mirror) < 54
+
+
+def test_fit_refuses_latents_of_another_shape(trained):
+    with pytest.raises(ValueError, match=r"latents of shape \(7, 7, 2\) but this model's autoencoder makes \(7, 7, 4\)"):
+        trained[1].fit({"latents": np.zeros((4, 7, 7, 2), "float32")}, epochs=1, verbose=0)
 
 
 def test_bits_per_dim_refuses_a_latent_model(trained, test_digits):

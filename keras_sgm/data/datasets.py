@@ -181,7 +181,8 @@ def batch_images(dataset, batch_size, shuffle=True, seed=0, repeat=False, flip=F
             gives the same batches.
         flip: Mirror a random half of the images left to right, each draw
             decided by `seed` and the image's place in the stream, so that a
-            rerun sees the same flips.
+            rerun sees the same flips (of examples that hold the latents of
+            an image and of its mirror: pick one of them).
 
     Returns:
         A `tf.data.Dataset` of batches.
@@ -199,7 +200,12 @@ def batch_images(dataset, batch_size, shuffle=True, seed=0, repeat=False, flip=F
     if flip:
         def flipped(index, example):
             image = example[0] if isinstance(example, tuple) else example
-            image = tf.image.stateless_random_flip_left_right(image, seed=tf.stack([tf.cast(seed, tf.int64), index]))
+            draw = tf.stack([tf.cast(seed, tf.int64), index])
+            if isinstance(image, dict):  # the latents of an image and of its mirror (`encoded_examples`)
+                mirrored = tf.random.stateless_uniform([], seed=draw) < 0.5
+                image = {"latents": tf.where(mirrored, image["mirrored_latents"], image["latents"])}
+            else:
+                image = tf.image.stateless_random_flip_left_right(image, seed=draw)
             return (image, *example[1:]) if isinstance(example, tuple) else image
 
         dataset = dataset.enumerate().map(flipped)

@@ -1,7 +1,9 @@
 """Latent diffusion ("Stable Diffusion" for MNIST): a score model on an autoencoder's latent grid."""
 
 import keras
+from keras import ops
 
+from keras_sgm.data import validation
 from keras_sgm.models import autoencoder as _registers_autoencoder  # noqa: F401 - for from_config
 from keras_sgm.models.score_model import ScoreModel
 from keras_sgm.models.unet import build_unet
@@ -11,6 +13,9 @@ LATENT_UNET = {"channels": (64, 128), "blocks_per_level": 2, "attention": True}
 7x7 and 4x4 positions, self-attention at 4x4, 1.4 M parameters. It reached the best
 FID per CPU-minute of `benchmarks/time_to_quality.py`'s candidates."""
 
+LATENTS = "latents"
+"""The key of latents encoded beforehand in the batches of `LatentScoreModel.fit`."""
+
 
 @keras.saving.register_keras_serializable(package="keras_sgm")
 class LatentScoreModel(ScoreModel):
@@ -18,7 +23,10 @@ class LatentScoreModel(ScoreModel):
 
     `fit` takes images (and labels), encodes them with the frozen autoencoder
     and trains the score of their latents with the same sigma(t)-weighted
-    loss and train step as a pixel `ScoreModel`. As a `ScoreFunction` it
+    loss and train step as a pixel `ScoreModel`. It also takes the latents
+    themselves, encoded once beforehand, as `{"latents": z}` (see
+    `keras_sgm.recipes.data.training_data`), which spares every step the
+    encoder. As a `ScoreFunction` it
     samples on the latent grid (`sample_shape`) and `decode` turns the
     result into images once, at the end, so every sampler, `sample()` and
     guidance work on it unchanged. The autoencoder is saved inside the same
@@ -37,6 +45,8 @@ class LatentScoreModel(ScoreModel):
     model = LatentScoreModel(autoencoder, num_classes=10)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(images, labels, batch_size=128, epochs=10)
+    # or, the images encoded once:
+    model.fit({"latents": autoencoder.encode(images)}, labels, batch_size=128, epochs=10)
     digits, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)  # (16, 28, 28, 1)
     ```
     """
@@ -64,9 +74,27 @@ class LatentScoreModel(ScoreModel):
         return self.autoencoder.decode(latents)
 
     def training_batch(self, data):
-        """`(latents, labels)` of a batch of images: their scaled latent means."""
+        """`(latents, labels)` of a batch: the scaled latent means of its images, or the
+        latents it holds as `{"latents": z}`."""
+        inputs = validation.image_batch(data)
+        if isinstance(inputs, dict):
+            return ops.convert_to_tensor(inputs[LATENTS], "float32"), validation.label_batch(data)
         images, labels = super().training_batch(data)
         return self.autoencoder.encode(images), labels
+
+    def check_images(self, data, argument):
+        """Also accepts the latents of this model's autoencoder, as `{"latents": z}`."""
+        spec = validation.image_batch(getattr(data, "element_spec", data))
+        if not isinstance(spec, dict):
+            return super().check_images(data, argument)
+        if set(spec) != {LATENTS}:
+            raise ValueError(f"`{argument}` holds {sorted(spec)}; a latent model takes images, or "
+                             f"{{'{LATENTS}': z}} with the latents z of its autoencoder.")
+        shape = tuple(spec[LATENTS].shape[1:])
+        if shape != self.autoencoder.latent_shape:
+            raise ValueError(f"`{argument}` holds latents of shape {shape} but this model's autoencoder "
+                             f"makes {self.autoencoder.latent_shape}; encode the images with "
+                             f"`model.autoencoder.encode`.")
 
     def get_config(self):
         return {**super().get_config(), "autoencoder": keras.saving.serialize_keras_object(self.autoencoder)}

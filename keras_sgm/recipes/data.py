@@ -1,7 +1,12 @@
 """The training data of a run, as `model.fit` keyword arguments."""
 
+import keras
+import numpy as np
+
+from keras_sgm.backend.compile import compile_stateful
 from keras_sgm.data.datasets import batch_images, tensorflow_for_data
-from keras_sgm.data.sources import open_data
+from keras_sgm.data.sources import CACHE_LIMIT_BYTES, open_data
+from keras_sgm.models.latent import LATENTS
 
 
 def _leave_cores_to_the_model(dataset):
@@ -22,10 +27,16 @@ def run_data(config):
     return open_data(config.data, config.data_dir, config.image_size, config.color, config.crop, config.labels)
 
 
-def training_data(data, batch_size, steps_per_epoch=None, seed=0, flip=False):
+def training_data(data, batch_size, steps_per_epoch=None, seed=0, flip=False, autoencoder=None):
     """Training batches as `model.fit` keyword arguments: one uint8 `tf.data` pipeline for every
     source, which feeds `fit` on every backend and which Keras shards over the processes of a
     distributed run.
+
+    With an `autoencoder`, the batches hold the images' latents instead, for a
+    `LatentScoreModel` of that autoencoder: it is frozen, so the latents are the same at every
+    epoch, and encoding the images once spares every training step the encoder's forward pass
+    (Stable Diffusion trainers cache latents the same way). The batches are those of the
+    images, in the same order. Latents too large to keep in memory are left to the step.
 
     Args:
         data: An `ImageData` (see `open_data`), or the name of a source
@@ -35,6 +46,8 @@ def training_data(data, batch_size, steps_per_epoch=None, seed=0, flip=False):
         seed: Shuffle (and flip) seed.
         flip: Mirror a random half of the images left to right (not for
             digits or text).
+        autoencoder: A trained, calibrated `Autoencoder` whose latents the
+            batches hold, as `({"latents": z}, labels)`.
 
     Returns:
         `(fit_kwargs, steps_per_epoch)`.
@@ -52,5 +65,40 @@ def training_data(data, batch_size, steps_per_epoch=None, seed=0, flip=False):
         raise ValueError(f"batch_size={batch_size} is larger than the {data.sizes['train']} training images; "
                          f"use a smaller batch.")
     # With steps_per_epoch, Keras keeps one iterator across epochs: it must not run dry.
-    train = batch_images(data.examples("train"), batch_size, seed=seed, repeat=True, flip=flip)
+    examples = data.examples("train")
+    latent_bytes = data.sizes["train"] * 4 * int(np.prod(autoencoder.latent_shape)) if autoencoder else 0
+    if autoencoder is not None and (1 + flip) * latent_bytes < CACHE_LIMIT_BYTES:
+        examples = encoded_examples(examples, autoencoder, flip)
+    train = batch_images(examples, batch_size, seed=seed, repeat=True, flip=flip)
     return {"x": _leave_cores_to_the_model(train), "steps_per_epoch": steps, "shuffle": False}, steps
+
+
+def encoded_examples(examples, autoencoder, flip=False, batch_size=500):
+    """The latents of unbatched `(image, label)` examples (or images alone), in their order,
+    as a `tf.data.Dataset` of `({"latents": z}, label)` kept in memory.
+
+    With `flip`, each example also holds `"mirrored_latents"`, those of its mirror image,
+    which `batch_images(..., flip=True)` picks for a random half of the draws: an encoder
+    is not mirror-symmetric, so the mirror's latents are encoded too.
+    """
+    encode = compile_stateful(autoencoder.encode, autoencoder.variables)
+
+    def encoded(images):
+        # Padded to one batch shape: a compiled encoder then runs one program.
+        padded = np.concatenate([images, np.zeros((batch_size - len(images), *images.shape[1:]), images.dtype)])
+        return keras.ops.convert_to_numpy(encode(padded))[: len(images)]
+
+    latents, mirrored, labels = [], [], []
+    for batch in examples.batch(batch_size).as_numpy_iterator():
+        images = batch[0] if isinstance(batch, tuple) else batch
+        latents.append(encoded(images))
+        if flip:
+            mirrored.append(encoded(images[:, :, ::-1]))
+        if isinstance(batch, tuple):
+            labels.append(batch[1])
+    features = {LATENTS: np.concatenate(latents)}
+    if flip:
+        features["mirrored_" + LATENTS] = np.concatenate(mirrored)
+    tf = tensorflow_for_data()
+    elements = (features, np.concatenate(labels)) if labels else features
+    return tf.data.Dataset.from_tensor_slices(elements)

@@ -4,6 +4,7 @@ import contextlib
 import functools
 import pathlib
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from keras_sgm.backend.compile import training_jit_compile
 from keras_sgm.backend.distribution import data_parallel
 from keras_sgm.data.images import save_grid
+from keras_sgm.data.validation import image_batch
 from keras_sgm.diffusion.consistency import ConsistencyTuning
 from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.saving import load_model
@@ -96,6 +98,9 @@ def _train(config, parallel, write_dir):
                                           autoencoder=autoencoder, seed=seed, verbose=verbose, continued=continued,
                                           write_dir=write_dir)
 
+    if autoencoder is not None:
+        fit_data, steps = _latent_training_data(data, autoencoder, config, verbose)
+
     keras.utils.set_random_seed(seed)
     network_options = architecture(data.image_shape, continued, autoencoder, **network_given)
     tuning = _consistency_tuning(config, epochs * steps)
@@ -143,6 +148,17 @@ def _train(config, parallel, write_dir):
         "epoch_seconds": timer.seconds,
         "sample_seconds": sample_seconds,
     }
+
+
+def _latent_training_data(data, autoencoder, config, verbose):
+    """The run's batches as the frozen autoencoder's latents, encoded once (see `training_data`)."""
+    start = time.perf_counter()
+    fit_data, steps = training_data(data, config.batch_size, config.steps_per_epoch, config.seed, config.flip,
+                                    autoencoder=autoencoder)
+    if verbose and isinstance(image_batch(fit_data["x"].element_spec), dict):
+        print(f"latents:    the {data.sizes['train']:,} training images encoded once, in "
+              f"{time.perf_counter() - start:.1f} s")
+    return fit_data, steps
 
 
 def _consistency_tuning(config, total_steps):
