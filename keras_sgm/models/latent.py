@@ -26,10 +26,9 @@ class LatentScoreModel(ScoreModel):
     loss and train step as a pixel `ScoreModel`. It also takes the latents
     themselves, encoded once beforehand, as `{"latents": z}` (see
     `keras_sgm.recipes.data.training_data`), which spares every step the
-    encoder. As a `ScoreFunction` it
-    samples on the latent grid (`sample_shape`) and `decode` turns the
-    result into images once, at the end, so every sampler, `sample()` and
-    guidance work on it unchanged. The autoencoder is saved inside the same
+    encoder. As a `ScoreFunction` it samples on the latent grid
+    (`sample_shape`) and `decode` turns the result into images once, at the
+    end, so every sampler, `sample()` and guidance work on it unchanged. The autoencoder is saved inside the same
     `.keras` file.
 
     Args:
