@@ -125,8 +125,8 @@ def test_flipped_latents_are_those_of_the_image_or_of_its_mirror(trained, digits
 
     autoencoder, images = trained[0], digits[0][:64]
     plain, mirrored = (to_numpy(autoencoder.encode(x)) for x in (images, images[:, :, ::-1]))
-    fit_data = batch_images(encoded_examples(tf.data.Dataset.from_tensor_slices(images), autoencoder, flip=True), 64, shuffle=False,
-                            flip=True)
+    examples = encoded_examples(tf.data.Dataset.from_tensor_slices(images), autoencoder, flip=True)
+    fit_data = batch_images(examples, 64, shuffle=False, flip=True)
     drawn = next(iter(fit_data))["latents"].numpy()
     is_mirror = [np.allclose(d, m, atol=1e-5) for d, m in zip(drawn, mirrored)]
     is_plain = [np.allclose(d, p, atol=1e-5) for d, p in zip(drawn, plain)]
@@ -134,7 +134,8 @@ def test_flipped_latents_are_those_of_the_image_or_of_its_mirror(trained, digits
 
 
 def test_fit_refuses_latents_of_another_shape(trained):
-    with pytest.raises(ValueError, match=r"latents of shape \(7, 7, 2\) but this model's autoencoder makes \(7, 7, 4\)"):
+    expected = r"latents of shape \(7, 7, 2\) but this model's autoencoder makes \(7, 7, 4\)"
+    with pytest.raises(ValueError, match=expected):
         trained[1].fit({"latents": np.zeros((4, 7, 7, 2), "float32")}, epochs=1, verbose=0)
 
 
