@@ -131,8 +131,8 @@ def test_sample_into_a_read_only_folder_is_refused(checkpoint, tmp_path):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="what a resumed run keeps is the recipe's logic; test_reliability's killed run and "
-                           "test_example cover `train` and resuming on each backend")
+                    reason="what a resumed run keeps is the recipe's logic; test_reliability's killed run "
+                           "covers `train` and its resume on each backend")
 def test_train_runs_on_an_npz_and_resumes(tmp_path):
     common = ["train", "--data", FIXTURE, "--batch-size", 32, "--steps-per-epoch", 2, "--num-samples", 4,
               "--output-dir", tmp_path, "--verbose", 0]

@@ -28,8 +28,8 @@ class LatentScoreModel(ScoreModel):
     `keras_sgm.recipes.data.training_data`), which spares every step the
     encoder. As a `ScoreFunction` it samples on the latent grid
     (`sample_shape`) and `decode` turns the result into images once, at the
-    end, so every sampler, `sample()` and guidance work on it unchanged. The autoencoder is saved inside the same
-    `.keras` file.
+    end, so every sampler, `sample()` and guidance work on it unchanged. The
+    autoencoder is saved inside the same `.keras` file.
 
     Args:
         autoencoder: A trained, calibrated `Autoencoder`.
