@@ -18,14 +18,29 @@ def _run(script, tmp_path):
     return np.load(out)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution.DataParallel is JAX-only in Keras 3")
-def test_data_parallel_training_matches_single_device(tmp_path):
-    runs = _run("data_parallel_run.py", tmp_path)
+@pytest.fixture(scope="module")
+def data_parallel_runs(tmp_path_factory):
+    if keras.backend.backend() != "jax":
+        pytest.skip("keras.distribution.DataParallel is JAX-only in Keras 3")
+    return _run("data_parallel_run.py", tmp_path_factory.mktemp("data_parallel"))
+
+
+def test_data_parallel_training_matches_single_device(data_parallel_runs):
+    runs = data_parallel_runs
     np.testing.assert_allclose(runs["parallel_loss"], runs["single_loss"], rtol=1e-4)
     weights = sorted(k for k in runs if k.startswith("single_") and k != "single_loss")
     assert weights
     for key in weights:
         np.testing.assert_allclose(runs[key.replace("single", "parallel")], runs[key], rtol=1e-3, atol=1e-5)
+
+
+def test_data_parallel_sampling_and_encoding_split_the_batch_and_match_one_device(data_parallel_runs):
+    runs = data_parallel_runs
+    # Each of the 2 devices works on half the batch, not on a replicated whole.
+    assert list(runs["images_per_device"]) == [4, 4]
+    assert runs["single_samples"].shape == (8, 28, 28, 1) and runs["single_latents"].shape[0] == 20
+    np.testing.assert_allclose(runs["parallel_samples"], runs["single_samples"], atol=1e-4)
+    np.testing.assert_allclose(runs["parallel_latents"], runs["single_latents"], atol=1e-5)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute needs TensorFlow")

@@ -69,6 +69,14 @@ def test_calibrated_latents_have_unit_variance(test_digits, trained):
     assert latents.std() == pytest.approx(1.0, rel=0.05)
 
 
+def test_encoding_in_padded_batches_gives_each_images_own_latents(test_digits, trained):
+    images = test_digits[0][:21]
+    # 21 images in batches of 8: the last batch is padded to 8, and the padding dropped.
+    latents = trained[0].encode_in_batches(images, batch_size=8)
+    assert latents.shape == (21, 7, 7, 4)
+    np.testing.assert_allclose(latents, to_numpy(trained[0].encode(images)), atol=1e-5)
+
+
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
 def test_every_sampler_returns_images_from_a_latent_model(trained, name):
     model = trained[1]

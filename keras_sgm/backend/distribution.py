@@ -83,6 +83,37 @@ class DataParallel:
                 keras.distribution.set_distribution(previous)
 
 
+def shard_batch(batch):
+    """Lays a batch out over the devices of the active data-parallel distribution, a share on each.
+
+    Work on a batch that no training step shards (encoding the data, sampling)
+    would otherwise run whole on every replica, since the weights are on all of
+    them. Works eagerly and inside compiled functions. The batch is returned as
+    it is without a Keras distribution (TensorFlow, PyTorch, one device), in a
+    job of several processes (each process's batch is its own there, not a share
+    of a global one), and when it does not divide over the devices.
+
+    Args:
+        batch: A tensor whose first axis is the batch.
+
+    Returns:
+        The batch, sharded or as it was.
+    """
+    import keras
+
+    distribution = keras.distribution.distribution()
+    if distribution is None or keras.backend.backend() != "jax":
+        return batch
+    import jax
+
+    mesh = distribution.device_mesh
+    devices = dict(zip(mesh.axis_names, mesh.shape))[distribution.batch_dim_name]
+    shape = keras.ops.shape(batch)
+    if jax.process_count() > 1 or not shape or shape[0] % devices:
+        return batch
+    return keras.distribution.distribute_tensor(batch, distribution.get_data_layout(shape))
+
+
 def cpu_replicas(batch_size, cores=None):
     """The host devices to split a CPU into for a batch: two per core, as long as each keeps
     `MIN_REPLICA_BATCH` images and the batch divides evenly.

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from keras_sgm.backend.compile import compile_stateful
+from keras_sgm.backend.distribution import shard_batch
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
 from keras_sgm.data.images import unit_floats
 from keras_sgm.models.blocks import num_groups
@@ -157,6 +159,7 @@ class Autoencoder(ImageFitting, keras.Model):
         self.latent_scale = self.add_weight(shape=(), initializer="ones", trainable=False,
                                             name="latent_scale")
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self._batched_encoder = None  # compiled by `encode_in_batches` when first asked
         self.built = True
 
     @property
@@ -194,17 +197,38 @@ class Autoencoder(ImageFitting, keras.Model):
         kl = 0.5 * ops.sum(ops.square(mean) + ops.exp(log_variance) - 1.0 - log_variance, axis=(1, 2, 3))
         return ops.mean(error + self.kl_weight * kl)
 
-    def calibrate(self, images, batch_size=1000):
+    def encode_in_batches(self, images, batch_size=512):
+        """The latents of many images, as `encode` gives them, by one compiled program.
+
+        Under a data-parallel distribution each device encodes a share of every
+        batch (`shard_batch`). The last batch is padded to the others' size, so
+        that the program is compiled once.
+
+        Args:
+            images: NumPy images `(N, H, W, C)`, uint8 0..255 or floats in [0, 1].
+            batch_size: Images per call of the program.
+
+        Returns:
+            A float32 NumPy array `(N, *latent_shape)`.
+        """
+        if self._batched_encoder is None:
+            self._batched_encoder = compile_stateful(self.encode, self.variables)
+        images = np.asarray(images)
+        latents = []
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size]
+            padded = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)])
+            latents.append(ops.convert_to_numpy(self._batched_encoder(shard_batch(padded)))[: len(batch)])
+        return np.concatenate(latents)
+
+    def calibrate(self, images, batch_size=512):
         """Sets `latent_scale` so that the latents of `images` have unit standard deviation.
 
         Returns:
             The new scale.
         """
         self.latent_scale.assign(1.0)
-        latents = np.concatenate([
-            ops.convert_to_numpy(self.encode(images[start : start + batch_size]))
-            for start in range(0, len(images), batch_size)
-        ])
+        latents = self.encode_in_batches(images, batch_size)
         scale = float(1.0 / latents.std())
         self.latent_scale.assign(scale)
         return scale

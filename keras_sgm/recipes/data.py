@@ -3,7 +3,6 @@
 import keras
 import numpy as np
 
-from keras_sgm.backend.compile import compile_stateful
 from keras_sgm.data.datasets import batch_images, tensorflow_for_data
 from keras_sgm.data.sources import CACHE_LIMIT_BYTES, open_data
 from keras_sgm.models.latent import LATENTS
@@ -12,8 +11,6 @@ from keras_sgm.models.latent import LATENTS
 def _leave_cores_to_the_model(dataset):
     """On JAX and PyTorch, one tf.data thread: it keeps up with the step (uint8 batches from a
     cache) and leaves the other cores to the model (`docs/benchmarks.md`)."""
-    import keras
-
     if keras.backend.backend() == "tensorflow":
         return dataset
     options = tensorflow_for_data().data.Options()
@@ -73,7 +70,7 @@ def training_data(data, batch_size, steps_per_epoch=None, seed=0, flip=False, au
     return {"x": _leave_cores_to_the_model(train), "steps_per_epoch": steps, "shuffle": False}, steps
 
 
-def encoded_examples(examples, autoencoder, flip=False, batch_size=500):
+def encoded_examples(examples, autoencoder, flip=False, batch_size=512):
     """The latents of unbatched `(image, label)` examples (or images alone), in their order,
     as a `tf.data.Dataset` of `({"latents": z}, label)` kept in memory.
 
@@ -81,19 +78,12 @@ def encoded_examples(examples, autoencoder, flip=False, batch_size=500):
     which `batch_images(..., flip=True)` picks for a random half of the draws: an encoder
     is not mirror-symmetric, so the mirror's latents are encoded too.
     """
-    encode = compile_stateful(autoencoder.encode, autoencoder.variables)
-
-    def encoded(images):
-        # Padded to one batch shape: a compiled encoder then runs one program.
-        padded = np.concatenate([images, np.zeros((batch_size - len(images), *images.shape[1:]), images.dtype)])
-        return keras.ops.convert_to_numpy(encode(padded))[: len(images)]
-
     latents, mirrored, labels = [], [], []
     for batch in examples.batch(batch_size).as_numpy_iterator():
         images = batch[0] if isinstance(batch, tuple) else batch
-        latents.append(encoded(images))
+        latents.append(autoencoder.encode_in_batches(images, batch_size))
         if flip:
-            mirrored.append(encoded(images[:, :, ::-1]))
+            mirrored.append(autoencoder.encode_in_batches(images[:, :, ::-1], batch_size))
         if isinstance(batch, tuple):
             labels.append(batch[1])
     features = {LATENTS: np.concatenate(latents)}

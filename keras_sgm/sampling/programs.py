@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from keras_sgm.backend.compile import compile_stateful
+from keras_sgm.backend.distribution import shard_batch
 from keras_sgm.data import validation
 
 
@@ -91,6 +92,8 @@ class SamplerTrace:
             x, out = step(self.model, self.normal, x, ops.take(grid, i), ops.take(grid, i + 1), **settings)
             return x, out, state.value
 
+        # Every replica of a data-parallel run steps its share of the batch, not all of it.
+        x = shard_batch(x)
         # The grid's length is symbolic where TensorFlow generalised the program over step counts.
         _, out, seed_state = ops.fori_loop(0, ops.shape(grid)[0] - 1, body, (x, x, state.value))
         state.assign(seed_state)
