@@ -214,7 +214,7 @@ class Autoencoder(ImageFitting, keras.Model):
         if self._batched_encoder is None:
             self._batched_encoder = compile_stateful(self.encode, self.variables)
         images = np.asarray(images)
-        latents = []
+        latents = [np.zeros((0, *self.latent_shape), "float32")]
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             padded = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)])
