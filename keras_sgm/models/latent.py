@@ -45,7 +45,7 @@ class LatentScoreModel(ScoreModel):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     model.fit(images, labels, batch_size=128, epochs=10)
     # or, the images encoded once:
-    model.fit({"latents": autoencoder.encode(images)}, labels, batch_size=128, epochs=10)
+    model.fit({"latents": autoencoder.encode_in_batches(images)}, labels, batch_size=128, epochs=10)
     digits, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)  # (16, 28, 28, 1)
     ```
     """
