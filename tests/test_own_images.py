@@ -196,6 +196,87 @@ def test_train_classifier_gives_the_features_that_evaluate_scores_a_colour_model
     assert unlabelled.exit_code == 2 and "has no labels" in unlabelled.output
 
 
+def _folder_as_people_have_it(root):
+    """Two classes named with a space and an accent (decomposed, as a Mac writes file names), in
+    every mode Pillow opens, with the clutter of file managers and archivers; `{file: expected
+    grey level}` of the images that have one."""
+    import unicodedata
+
+    boots, cafe = root / "ankle boot", root / unicodedata.normalize("NFD", "Café")
+    write_images(boots, 2, (16, 16), (200, 200, 200), ".PNG", mode="L")  # upper-case extension
+    write_images(cafe, 1, (16, 16), (30, 30, 30), ".TIFF")
+    Image.fromarray(np.full((16, 16), 40000, "uint16")).save(boots / "deep.png")  # 16-bit grey: 40000 / 257
+    Image.new("RGBA", (16, 16), (0, 0, 0, 0)).save(cafe / "clear.png")  # fully transparent: white
+    palette = Image.new("P", (16, 16), 1)
+    palette.putpalette([0, 0, 0, 90, 90, 90] + [0] * 762)
+    palette.save(cafe / "palette.gif")
+    Image.new("CMYK", (16, 16), (0, 0, 0, 255)).save(cafe / "print.jpg")  # full black ink
+    # A phone photo: stored 16 wide and 8 tall, white on its left; EXIF says turn it upright.
+    stored = np.zeros((8, 16), "uint8")
+    stored[:, :8] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    Image.fromarray(stored).save(cafe / "phone.jpg", exif=exif, quality=95)
+    for folder in (boots, cafe):
+        (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")
+        (folder / "._0.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")  # AppleDouble
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "x.png").write_bytes(b"not an image")
+    (root / "__MACOSX" / "Café").mkdir(parents=True)
+    (root / "__MACOSX" / "Café" / "._phone.jpg").write_bytes(b"\x00\x05\x16\x07")
+    return {"ankle boot/deep.png": round(40000 / 257), "Café/clear.png": 255, "Café/palette.gif": 90,
+            "Café/print.jpg": 0}
+
+
+def test_folders_as_people_have_them_train_upright_in_every_mode_with_named_classes(tmp_path):
+    import unicodedata
+
+    from types import SimpleNamespace
+
+    from keras_sgm.cli.labels import class_index
+    from keras_sgm.data.folders import load_image, scan_folder
+    from keras_sgm.recipes.data import training_data
+
+    levels = _folder_as_people_have_it(tmp_path / "mine")
+    data = open_data(str(tmp_path / "mine"), image_size=16, color="grayscale")
+    names = [unicodedata.normalize("NFC", name) for name in data.class_names]
+    assert names == ["Café", "ankle boot"] and data.sizes == {"train": 8} and not data.skipped
+    scan = scan_folder(tmp_path / "mine" / data.class_names[0])
+    assert sorted(p.name for p in scan.files) == ["0.TIFF", "clear.png", "palette.gif", "phone.jpg", "print.jpg"]
+    for name, level in levels.items():
+        path = next((tmp_path / "mine").glob(name.replace("Café", "Caf*")))
+        assert abs(int(load_image(path, (16, 16), "grayscale", "none").mean()) - level) <= 2, name
+    upright = load_image(next((tmp_path / "mine").glob("Caf*/phone.jpg")), (16, 8), "grayscale", "none")[..., 0]
+    assert upright[:7].mean() > 240 and upright[9:].mean() < 15  # the white half on top, as the phone showed it
+    # The data pipeline reads every image, whatever its mode, with its class.
+    images, labels = data.arrays()
+    assert images.shape == (8, 16, 16, 1) and labels.tolist() == [0] * 5 + [1] * 3
+    fit_data, steps = training_data(data, 8)
+    assert steps == 1 and np.asarray(next(iter(fit_data["x"]))[0]).shape == (8, 16, 16, 1)
+    # The class names, as typed on another keyboard, pick their class.
+    model = SimpleNamespace(num_classes=2, class_names=data.class_names)
+    assert [class_index(model, label) for label in ("ankle boot", "café", "CAFE", "Ankle_Boot")] == [1, 0, 0, 1]
+
+
+def test_files_that_do_not_decode_are_named_before_training_then_refused_or_skipped(tmp_path, pets):
+    import shutil
+
+    folder = tmp_path / "pets"
+    shutil.copytree(pets / "train", folder)
+    (folder / "cat" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (folder / "dog" / "3.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    refused = invoke("train-classifier", "--data", folder, "--output", tmp_path / "c.keras")
+    assert refused.exit_code == 2 and len(refused.output.strip().splitlines()) == 1
+    assert "cannot read the image" in refused.output and "3.png and 1 more" in refused.output
+    assert "--bad-images skip" in refused.output and not (tmp_path / "c.keras").exists()
+    skipped = open_data(str(folder), bad_images="skip")
+    assert skipped.sizes == {"train": 14} and len(skipped.skipped) == 2 and "skipped 2" in skipped.describe()
+    trained = invoke("train-classifier", "--data", folder, "--bad-images", "skip", "--epochs", 1,
+                     "--batch-size", 7, "--output", tmp_path / "c.keras")
+    assert trained.exit_code == 0 and (tmp_path / "c.keras").exists(), trained.output
+
+
 def _bad_folders(root):
     """Folders a user might give by mistake, by the words their error must contain."""
     (root / "empty").mkdir()

@@ -469,7 +469,7 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Random horizontal flips as well as shifts (not for digits or text).")
 @seed_option
-def train_classifier(data, data_dir, image_size, color, crop, output, epochs, batch_size, flip, seed):
+def train_classifier(data, data_dir, image_size, color, crop, bad_images, output, epochs, batch_size, flip, seed):
     """Train a classifier of labelled images whose features score samples of that data.
 
     `keras-sgm evaluate --features FILE` then measures FID, KID, the
@@ -482,7 +482,8 @@ def train_classifier(data, data_dir, image_size, color, crop, output, epochs, ba
 
     output = writable_file(output, ".keras")
     try:
-        classifier, accuracy = train(open_data(data, data_dir, image_size, color, crop), epochs=epochs,
+        classifier, accuracy = train(open_data(data, data_dir, image_size, color, crop, bad_images=bad_images),
+                                     epochs=epochs,
                                      batch_size=batch_size, seed=seed, flip=flip)
     except (DatasetUnavailableError, ValueError) as error:
         fail(" ".join(str(error).split()))

@@ -1,13 +1,18 @@
 """`--label` against a loaded model: class names and indices to labels, and the words for its images."""
 
 import re
+import unicodedata
 
 from keras_sgm.cli.io import fail
 
 
 def _folded(name):
-    """A class name as compared: lower case, letters and digits only (`T-shirt/top` -> `tshirttop`)."""
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
+    """A class name as compared: lower case, letters and digits only, accents dropped
+    (`T-shirt/top` -> `tshirttop`, `Crème brûlée` -> `cremebrulee`). Decomposing first also
+    matches the decomposed accents of file names written on a Mac."""
+    decomposed = unicodedata.normalize("NFKD", str(name))
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c for c in letters.casefold() if c.isalnum())
 
 
 def class_names(model):

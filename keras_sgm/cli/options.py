@@ -9,6 +9,7 @@ import os
 import click
 
 from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES
+from keras_sgm.data.folders import BAD_IMAGES
 from keras_sgm.data.sources import COLORS, CROPS, kind_of_source, parse_image_size
 from keras_sgm.evaluation.names import FEATURE_NETWORKS
 from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
@@ -204,8 +205,11 @@ image_options = _stack(
     click.option("--crop", type=click.Choice(CROPS), default=DEFAULTS.crop, show_default=True,
                  help="For another aspect ratio with --image-size: crop the centre, pad with black, or "
                       "stretch (none)."),
+    click.option("--bad-images", type=click.Choice(BAD_IMAGES), default=DEFAULTS.bad_images, show_default=True,
+                 help="Files of a data folder that do not decode: refuse them (an error naming them, before "
+                      "training) or skip them (counted in the data line)."),
 )
-"""`--image-size`, `--color` and `--crop`: the shape the images are trained in."""
+"""`--image-size`, `--color`, `--crop` and `--bad-images`: the images a run trains on."""
 
 
 train_options = _stack(

@@ -25,6 +25,7 @@ class ImageData:
         sizes: `{split: number of images}`, e.g. `{"train": 60000, "test": 10000}`.
         read: `read(split)`, the split's unbatched `tf.data.Dataset` of
             `(image, label)` pairs, or of images alone when unlabelled.
+        skipped: Files of a folder left out because they do not decode.
 
     Example:
 
@@ -38,6 +39,7 @@ class ImageData:
     class_names: tuple | None
     sizes: dict
     read: object = dataclasses.field(repr=False)
+    skipped: tuple = ()
 
     @property
     def num_classes(self):
@@ -77,7 +79,8 @@ class ImageData:
         height, width, channels = self.image_shape
         kind = "grayscale" if channels == 1 else "RGB"
         classes = f"in {self.num_classes} classes" if self.class_names else "without labels"
-        return f"{self.name}: {self.sizes.get(split, 0):,} {height}x{width} {kind} images {classes}"
+        skipped = f"; skipped {len(self.skipped)} that do not decode ({self.skipped[0]}, ...)" if self.skipped else ""
+        return f"{self.name}: {self.sizes.get(split, 0):,} {height}x{width} {kind} images {classes}{skipped}"
 
 
 def parse_image_size(value):
@@ -132,12 +135,13 @@ def kind_of_source(data):
     return "tfds"
 
 
-def open_data(data="mnist", data_dir=None, image_size=None, color=None, crop="center", labels=True):
+def open_data(data="mnist", data_dir=None, image_size=None, color=None, crop="center", labels=True,
+              bad_images="refuse"):
     """Opens training images from any source.
 
     Args:
         data: A TensorFlow Datasets name (`"mnist"`, `"fashion_mnist"`,
-            `"cifar10"`...), a folder of PNG, JPEG, BMP or GIF images (class
+            `"cifar10"`...), a folder of images (any of `IMAGE_SUFFIXES`; class
             subfolders give labels; `train/` and `test/` subfolders give
             splits), or an `.npz` file with `x_train` (and `y_train`,
             `x_test`, `y_test`, `class_names`).
@@ -148,6 +152,8 @@ def open_data(data="mnist", data_dir=None, image_size=None, color=None, crop="ce
         crop: For other aspect ratios: `"center"` crops, `"pad"` pads with
             black, `"none"` stretches.
         labels: Keep the class labels; False trains unconditionally.
+        bad_images: For a folder, what to do with files that do not decode:
+            `"refuse"` (a `ValueError` that names them) or `"skip"`.
 
     Returns:
         An `ImageData`.
@@ -169,7 +175,7 @@ def open_data(data="mnist", data_dir=None, image_size=None, color=None, crop="ce
     image_size = parse_image_size(image_size)
     kind = kind_of_source(data)
     if kind == "folder":
-        return _open_folder(pathlib.Path(data), image_size, color, crop, labels)
+        return _open_folder(pathlib.Path(data), image_size, color, crop, labels, bad_images)
     if kind == "npz":
         return _open_npz(data, image_size, color, crop, labels)
     return _open_tfds(str(data), data_dir, image_size, color, crop, labels)
@@ -282,10 +288,10 @@ def _open_npz(path, image_size, color, crop, labels):
                      {split: len(images) for split, (images, _) in splits.items()}, read)
 
 
-def _open_folder(root, image_size, color, crop, labels):
+def _open_folder(root, image_size, color, crop, labels, bad_images):
     from keras_sgm.data.folders import read_folder, scan_folder, split_folders
 
-    scans = {split: scan_folder(folder) for split, folder in split_folders(root).items()}
+    scans = {split: scan_folder(folder, bad_images) for split, folder in split_folders(root).items()}
     train = scans["train"]
     for split, scan in scans.items():
         if scan.class_names != train.class_names:
@@ -310,4 +316,5 @@ def _open_folder(root, image_size, color, crop, labels):
         return dataset
 
     return ImageData(root.resolve().name, target, train.class_names if labelled else None,
-                     {split: scan.count for split, scan in scans.items()}, read)
+                     {split: scan.count for split, scan in scans.items()}, read,
+                     tuple(path for scan in scans.values() for path in scan.skipped))

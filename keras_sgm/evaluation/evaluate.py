@@ -164,21 +164,22 @@ def inpainting_accuracy(model, images, labels, keep="top", steps=500, resample=1
             "reconstruction_guidance": reconstruction_guidance}
 
 
-def reconstruction_report(autoencoder, test_images, test_labels, reference=None, batch_size=1000):
-    """How well an autoencoder keeps digits: what bounds a latent model's quality.
+def reconstruction_report(autoencoder, test_images, test_labels, reference=None, batch_size=1000, features=None):
+    """How well an autoencoder keeps the test images: what bounds a latent model's quality.
 
     Args:
-        autoencoder: A trained `Autoencoder` of 28x28x1 digits.
-        test_images: Test digits, uint8 or floats in [0, 1].
+        autoencoder: A trained `Autoencoder` of the feature network's images.
+        test_images: Test images, uint8 or floats in [0, 1].
         test_labels: Their labels.
         reference: `metrics.classify(test_images)`, if already computed.
-        batch_size: Digits encoded at once.
+        batch_size: Images encoded at once.
+        features: The feature network (see `metrics.classify`; None: MNIST's).
 
     Returns:
         A dict: `mse` (per pixel, images in [0, 1]), `psnr` (dB, from that
-        mean), `accuracy` (share of reconstructions the shipped classifier
-        gives the true label), `fid` (reconstructions against the test
-        digits), and `reconstructions` (the images).
+        mean), `accuracy` (share of reconstructions the classifier gives the
+        true label), `fid` (reconstructions against the test images), and
+        `reconstructions` (the images).
     """
     from keras import ops
 
@@ -187,13 +188,13 @@ def reconstruction_report(autoencoder, test_images, test_labels, reference=None,
         np.clip(ops.convert_to_numpy(autoencoder(images[start : start + batch_size])), 0.0, 1.0)
         for start in range(0, len(images), batch_size)
     ])
-    reference_features, _ = reference if reference is not None else metrics.classify(images)
-    features, probabilities = metrics.classify(reconstructions)
+    reference_features, _ = reference if reference is not None else metrics.classify(images, features=features)
+    embeddings, probabilities = metrics.classify(reconstructions, features=features)
     mse = float(np.mean((reconstructions - images) ** 2))
     return {
         "mse": mse,
         "psnr": float(10 * np.log10(1.0 / mse)),
         "accuracy": float(np.mean(probabilities.argmax(axis=1) == np.asarray(test_labels))),
-        "fid": metrics.frechet_distance(features, reference_features),
+        "fid": metrics.frechet_distance(embeddings, reference_features),
         "reconstructions": reconstructions,
     }

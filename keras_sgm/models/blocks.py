@@ -41,12 +41,15 @@ def normalize(h, name, dtype):
 
 def residual_block(h, time_embedding, width, dropout, name, dtype):
     """Two 3x3 convolutions, each after GroupNorm and swish, with the time bias between
-    them, added to the input (through a 1x1 convolution where the width changes)."""
+    them (none where `time_embedding` is None, as in the autoencoder), added to the input
+    (through a 1x1 convolution where the width changes)."""
     shortcut = h
     if h.shape[-1] != width:
         shortcut = layers.Conv2D(width, 1, name=f"{name}_shortcut", dtype=dtype)(h)
     h = conv3x3(normalize(h, f"{name}_in", dtype), width, 1, f"{name}_conv1", dtype)
-    h = normalize(add_noise_bias(h, time_embedding, name, dtype), f"{name}_out", dtype)
+    if time_embedding is not None:
+        h = add_noise_bias(h, time_embedding, name, dtype)
+    h = normalize(h, f"{name}_out", dtype)
     if dropout:
         # An explicit seed makes PyTorch draw the masks from the layer's own generator, whose
         # state is saved with the model (so a resumed run continues the sequence), rather than

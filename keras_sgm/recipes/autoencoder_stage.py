@@ -18,7 +18,7 @@ from keras_sgm.recipes.optimizer import default_optimizer
 
 
 def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learning_rate=1e-3, autoencoder=None,
-                        latent_channels=4, seed=0, verbose=1, continued=None, write_dir=None):
+                        latent_channels=4, seed=0, verbose=1, continued=None, write_dir=None, options=None):
     """The autoencoder of a latent run: loaded from `autoencoder`, else that of
     the `continued` model, else trained in `output_dir`.
 
@@ -44,6 +44,8 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learni
         write_dir: Where the checkpoint and history are written, if not
             `output_dir` (the other processes of a distributed run write to
             a scratch folder).
+        options: Further `Autoencoder` arguments of a new autoencoder
+            (`channels`, `residual`, `pixel_loss`, ...).
 
     Returns:
         A calibrated `Autoencoder`.
@@ -59,7 +61,7 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learni
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "autoencoder.keras"
     keras.utils.set_random_seed(seed)
-    model = Autoencoder(image_shape, latent_channels=latent_channels, seed=seed)
+    model = Autoencoder(image_shape, latent_channels=latent_channels, seed=seed, **(options or {}))
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     initial_epoch = resume_from(model, checkpoint, steps)
     if initial_epoch < epochs:

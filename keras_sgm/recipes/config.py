@@ -32,6 +32,8 @@ class TrainingConfig:
             `"none"` stretches.
         labels: Train on the class labels (a class-conditional model);
             False, or data without labels, trains an unconditional one.
+        bad_images: Files of a folder that do not decode: `"refuse"` them
+            (an error that names them, before training) or `"skip"` them.
         flip: Random horizontal flips (not for digits or text).
         epochs: Epochs in the whole run.
         batch_size: Images per training batch.
@@ -95,6 +97,7 @@ class TrainingConfig:
     color: str | None = None
     crop: str = "center"
     labels: bool = True
+    bad_images: str = "refuse"
     flip: bool = False
     epochs: int = 14
     batch_size: int = 128

@@ -20,8 +20,9 @@ def _leave_cores_to_the_model(dataset):
 
 def run_data(config):
     """The `ImageData` a `TrainingConfig` names (its `data`, `data_dir`, `image_size`, `color`,
-    `crop` and `labels`)."""
-    return open_data(config.data, config.data_dir, config.image_size, config.color, config.crop, config.labels)
+    `crop`, `labels` and `bad_images`)."""
+    return open_data(config.data, config.data_dir, config.image_size, config.color, config.crop, config.labels,
+                     config.bad_images)
 
 
 def training_data(data, batch_size, steps_per_epoch=None, seed=0, flip=False, autoencoder=None):
