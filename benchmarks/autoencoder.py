@@ -41,10 +41,11 @@ from keras_sgm.recipes.optimizer import default_optimizer
 CANDIDATES = {
     "plain": {},
     "plain_l1_fft": {"pixel_loss": "l1", "frequency_weight": 1.0},
-    "residual": {"residual": True, "channels": (32, 64, 128)},
-    "residual_l1_fft": {"residual": True, "channels": (32, 64, 128), "pixel_loss": "l1", "frequency_weight": 1.0},
-    "residual_l1_fft_8": {"residual": True, "channels": (32, 64, 128), "pixel_loss": "l1",
-                          "frequency_weight": 1.0, "latent_channels": 8},
+    "residual": {"residual": True},
+    "residual_l1_fft": {"residual": True, "pixel_loss": "l1", "frequency_weight": 1.0},
+    "residual_l1_fft_8": {"residual": True, "pixel_loss": "l1", "frequency_weight": 1.0, "latent_channels": 8},
+    "wide_residual_l1_fft_8": {"residual": True, "channels": (32, 64, 128), "pixel_loss": "l1",
+                               "frequency_weight": 1.0, "latent_channels": 8},
     "plain_l1_fft_8": {"pixel_loss": "l1", "frequency_weight": 1.0, "latent_channels": 8},
 }
 """`Autoencoder` arguments of the candidates; `plain` is keras-sgm 0.1's autoencoder."""
@@ -73,6 +74,7 @@ def main():
     parser.add_argument("--train", nargs="+", default=[], choices=sorted(CANDIDATES),
                         help="train these candidates first")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each trained candidate")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="cap on each epoch's steps (batch 128)")
     parser.add_argument("--output-dir", default="runs/autoencoders", help="where trained autoencoders go")
     parser.add_argument("--picture", help="a PNG: test images (odd rows) above the last one's reconstructions")
     parser.add_argument("--json", help="append each row to this JSON-lines file")
@@ -94,7 +96,7 @@ def main():
     trained = {}
     with parallel.scope():
         if args.train:
-            fit_data, steps = training_data(data, 128, seed=0)
+            fit_data, steps = training_data(data, 128, args.steps_per_epoch, seed=0)
         for name in args.train:
             options = dict(CANDIDATES[name])
             latent_channels = options.pop("latent_channels", 4)

@@ -52,8 +52,10 @@ from keras_sgm.recipes.callbacks import (
     AtomicCheckpoint,
     CalibrateLatents,
     EpochTimer,
+    HistoryCSV,
     SampleGrid,
     StopOnNonFiniteLoss,
+    sample_quality,
 )
 from keras_sgm.recipes.checkpoints import resume_from
 from keras_sgm.recipes.config import DEFAULTS
@@ -204,8 +206,12 @@ with parallel.scope():
 
 `fit` with the package's callbacks: a NaN loss stops the run at once and keeps the
 last good checkpoint, the model (weights, EMA, optimizer and noise generator) is
-saved atomically after every epoch, the loss is logged, and a grid of samples shows
-the progress. The checkpoint of an interrupted run is loaded first.
+saved atomically after every epoch, and a grid of samples shows the progress.
+Every other epoch `SampleQuality` draws 500 samples from the EMA weights and
+scores them on the features of the dataset's shipped classifier: FID and KID
+against the test images, and the share recognised as the class asked for. The
+loss and those figures go to `history.csv`. The checkpoint of an interrupted run
+is loaded first.
 """
 
 with parallel.scope():
@@ -213,10 +219,12 @@ with parallel.scope():
     epochs_done = resume_from(model, checkpoint, steps)
     if epochs_done:
         print(f"resuming from {checkpoint} after epoch {epochs_done}")
+    quality = sample_quality(data, seed=config.seed)  # None where no classifier of the data ships
     model.fit(**fit_data, epochs=config.epochs, initial_epoch=epochs_done, verbose=config.verbose,
               callbacks=[StopOnNonFiniteLoss(checkpoint), AtomicCheckpoint(checkpoint),
-                         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
-                         SampleGrid(output_dir / "progress.png", num=config.num_samples), EpochTimer(steps * config.batch_size)])
+                         SampleGrid(output_dir / "progress.png", num=config.num_samples),
+                         *([quality] if quality else []), HistoryCSV(output_dir / "history.csv"),
+                         EpochTimer(steps * config.batch_size)])
 
 """
 ## Sampling

@@ -17,6 +17,7 @@ _EXPORTS = {
     "GaussianFourierFeatures": "keras_sgm.models.layers",
     "LatentScoreModel": "keras_sgm.models.latent",
     "NoiseSchedule": "keras_sgm.diffusion.schedules",
+    "SampleQuality": "keras_sgm.evaluation.during_training",
     "ScoreModel": "keras_sgm.models.score_model",
     "VESchedule": "keras_sgm.diffusion.schedules",
     "build_unet": "keras_sgm.models.unet",

@@ -1,3 +1,5 @@
+import csv
+import math
 import os
 import pathlib
 import subprocess
@@ -140,11 +142,24 @@ def test_train_runs_on_an_npz_and_resumes(tmp_path):
                     "--attention", "--dropout", 0.1)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "model.keras").exists() and (tmp_path / "samples.png").exists()
-    # Resuming keeps the run's pixel space and network, although the defaults are others.
-    result = invoke(*common, "--epochs", 2)
+    # Resuming keeps the run's pixel space and network, although the defaults are others; it may
+    # measure the samples' quality, which the history and TensorBoard then record.
+    assert_usage_error(invoke(*common, "--epochs", 2, "--eval-every", 1, "--eval-num", 100, "--features", "mnist"),
+                       "num=100", "at least 129")
+    result = invoke(*common, "--epochs", 2, "--eval-every", 1, "--eval-num", 130, "--features", "mnist",
+                    "--tensorboard")
     assert result.exit_code == 0, result.output
-    epochs = (tmp_path / "history.csv").read_text().strip().splitlines()[1:]
-    assert [line.split(",")[0] for line in epochs] == ["0", "1"], "the second run did not resume"
+    with open(tmp_path / "history.csv") as file:
+        epochs = list(csv.DictReader(file))
+    assert [row["epoch"] for row in epochs] == ["0", "1"], "the second run did not resume"
+    assert epochs[0]["fid"] == "" and all(math.isfinite(float(epochs[1][name])) for name in ("fid", "kid", "loss"))
+    assert 0 <= float(epochs[1]["recognised"]) <= 1
+    import tensorflow as tf
+
+    tags = {value.tag for events in (tmp_path / "tensorboard").rglob("events.*")
+            for record in tf.data.TFRecordDataset(str(events)).as_numpy_iterator()
+            for value in tf.compat.v1.Event.FromString(record).summary.value}
+    assert {"samples", "epoch_fid", "epoch_recognised", "epoch_loss"} <= tags
     resumed = keras.saving.load_model(tmp_path / "model.keras", compile=False)
     assert unet_arguments(resumed.network) == {"patch_size": 2, "channels": (8, 16), "blocks_per_level": 1,
                                                "attention": True, "dropout": 0.1}

@@ -62,6 +62,41 @@ def test_the_autoencoders_round_trip_improves_with_training(digits, trained):
     assert reconstruction_error(trained[0], images) < 0.5 * reconstruction_error(tiny_autoencoder(), images)
 
 
+def test_a_residual_autoencoder_with_the_l1_and_spectral_loss_learns_and_reloads_the_same(digits, tmp_path):
+    images = digits[0][:256]
+    keras.utils.set_random_seed(0)
+    options = {"residual": True, "pixel_loss": "l1", "frequency_weight": 0.5, "latent_channels": 8}
+    autoencoder = Autoencoder(channels=TINY_AUTOENCODER, seed=0, **options)
+    autoencoder.compile(optimizer=keras.optimizers.Adam(3e-3))
+    before = reconstruction_error(autoencoder, images)
+    autoencoder.fit(images, batch_size=64, epochs=3, verbose=0)
+    assert reconstruction_error(autoencoder, images) < 0.5 * before
+    assert autoencoder.latent_shape == (7, 7, 8)
+    assert any("_block_residual" in layer.name for layer in autoencoder.decoder.layers)
+    autoencoder.save(tmp_path / "autoencoder.keras")
+    loaded = keras.saving.load_model(tmp_path / "autoencoder.keras")
+    assert {key: loaded.get_config()[key] for key in options if key != "latent_channels"} == \
+        {key: value for key, value in options.items() if key != "latent_channels"}
+    np.testing.assert_allclose(to_numpy(loaded(images[:8])), to_numpy(autoencoder(images[:8])), atol=1e-5)
+
+
+def test_the_spectral_error_charges_every_frequency_alike():
+    from keras_sgm.models.autoencoder import spectral_error
+
+    zeros = np.zeros((2, 8, 4, 1), "float32")
+    dot, stripes = zeros.copy(), zeros.copy()
+    dot[0, 3, 1] = 1.0  # one pixel: every frequency at amplitude 1 / sqrt(32)
+    stripes[0, ::2] = 1.0  # alternate rows: the mean and the highest vertical frequency
+    np.testing.assert_allclose(to_numpy(spectral_error(dot, zeros)), [32 ** 0.5, 0.0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(spectral_error(stripes, zeros)), [2 * 16 / 32 ** 0.5, 0.0], rtol=1e-5, atol=1e-4)
+    # A shift moves the phases, not the amplitudes: the same error wherever the detail is.
+    np.testing.assert_allclose(to_numpy(spectral_error(np.roll(dot, 2, axis=2), zeros)), [32 ** 0.5, 0.0], rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="pixel_loss must be one of l2, l1; got 'l3'"):
+        Autoencoder(channels=TINY_AUTOENCODER, pixel_loss="l3")
+    with pytest.raises(ValueError, match="frequency_weight must be a finite number >= 0"):
+        Autoencoder(channels=TINY_AUTOENCODER, frequency_weight=-1)
+
+
 def test_calibrated_latents_have_unit_variance(test_digits, trained):
     # Calibrated on the training digits, measured on digits it has not seen.
     latents = to_numpy(trained[0].encode(test_digits[0]))
@@ -280,6 +315,7 @@ def _losses(path):
                            "test_reliability's killed run covers each backend")
 def test_an_interrupted_latent_run_resumes_each_stage_and_ends_like_an_uninterrupted_one(tmp_path, monkeypatch):
     from keras_sgm.recipes import training
+    from keras_sgm.recipes.callbacks import HistoryCSV
     from keras_sgm.recipes.config import TrainingConfig
 
     options = dict(data=str(FIXTURE), epochs=2, autoencoder_epochs=2, batch_size=16, steps_per_epoch=4,
@@ -287,17 +323,17 @@ def test_an_interrupted_latent_run_resumes_each_stage_and_ends_like_an_uninterru
     training.train(TrainingConfig(output_dir=tmp_path / "whole", **options))
 
     # A kill once each stage's first epoch is saved and logged, then the same command again.
-    logged = keras.callbacks.CSVLogger.on_epoch_end
+    logged = HistoryCSV.on_epoch_end
     for stage in ("autoencoder_history.csv", "history.csv"):
         def crash_after_the_first_epoch(self, epoch, logs=None, stage=stage):
             logged(self, epoch, logs)
-            if pathlib.Path(self.filename).name == stage and epoch == 0:
+            if self.path.name == stage and epoch == 0:
                 raise Crash
 
-        monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", crash_after_the_first_epoch)
+        monkeypatch.setattr(HistoryCSV, "on_epoch_end", crash_after_the_first_epoch)
         with pytest.raises(Crash):
             training.train(TrainingConfig(output_dir=tmp_path / "cut", **options))
-    monkeypatch.setattr(keras.callbacks.CSVLogger, "on_epoch_end", logged)
+    monkeypatch.setattr(HistoryCSV, "on_epoch_end", logged)
     training.train(TrainingConfig(output_dir=tmp_path / "cut", **options))
 
     # Every epoch once, none lost, none redone. The autoencoder's first epoch is the

@@ -19,11 +19,11 @@ from keras_sgm.cli.io import (
 )
 from keras_sgm.cli.labels import class_labels, class_names, noun
 from keras_sgm.cli.options import (
-    FeatureNetwork,
     FiniteFloat,
     FiniteFloatOrNone,
     checkpoint_option,
     data_options,
+    features_option,
     guidance_option,
     guide_option,
     image_options,
@@ -391,10 +391,7 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
               help="Also the FID floor (train vs test images) and ceiling (noise vs test).")
 @data_options(None, " [default: the model's training data when it names a TFDS dataset, else mnist]; its test "
                     "split, in the model's size and colour, is the reference")
-@click.option("--features", type=FeatureNetwork(), default=None,
-              help="The feature network of the metrics: mnist or fashion_mnist (shipped), inception "
-                   "(Inception-V3, ImageNet weights, for natural colour images), or a .keras file from "
-                   "`keras-sgm train-classifier` [default: the shipped one of the model's data].")
+@features_option("the shipped one of the model's data")
 @click.option("--json", "json_path", type=click.Path(), default="evaluation.json", show_default=True,
               help="Where the figures are written.")
 @progress_option

@@ -212,6 +212,14 @@ image_options = _stack(
 """`--image-size`, `--color`, `--crop` and `--bad-images`: the images a run trains on."""
 
 
+def features_option(default):
+    """`--features`: the feature network of the quality metrics; `default` says what None means."""
+    return click.option("--features", type=FeatureNetwork(), default=None,
+                        help="The feature network of the metrics: mnist or fashion_mnist (shipped), inception "
+                             "(Inception-V3, ImageNet weights, for natural colour images), or a .keras file from "
+                             f"`keras-sgm train-classifier` [default: {default}].")
+
+
 train_options = _stack(
     click.option("--epochs", type=click.IntRange(min=1, max=100_000), default=DEFAULTS.epochs,
                  show_default=True,
@@ -274,6 +282,16 @@ train_options = _stack(
     click.option("--num-samples", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.num_samples,
                  show_default=True, help="Images in the grids sampled after every epoch and at the end; the "
                       "by-class grid has up to 10 (at most this many) per class."),
+    click.option("--eval-every", type=click.IntRange(min=0, max=100_000), default=DEFAULTS.eval_every,
+                 help="Measure FID, KID and the recognised share of --eval-num samples every N epochs, into "
+                      "history.csv; 0: never [default: every 2 epochs where a feature network of the data is "
+                      "known]."),
+    click.option("--eval-num", type=click.IntRange(min=2, max=50_000), default=DEFAULTS.eval_num, show_default=True,
+                 help="Samples per quality measurement, more than the feature network has features (FID of a few "
+                      "hundred reads high: compare runs at one count)."),
+    features_option("the data's shipped classifier"),
+    click.option("--tensorboard/--no-tensorboard", default=DEFAULTS.tensorboard, show_default=True,
+                 help="Also log the losses, the quality figures and the grid to OUTPUT_DIR/tensorboard."),
     click.option("--verbose", type=click.IntRange(0, 2), default=DEFAULTS.verbose, show_default=True,
                  help="2: one line per epoch."),
 )

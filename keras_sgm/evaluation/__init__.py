@@ -3,6 +3,7 @@
 from keras_sgm._lazy import lazy_exports
 
 __getattr__ = lazy_exports(globals(), {
+    "SampleQuality": "keras_sgm.evaluation.during_training",
     "calibration": "keras_sgm.evaluation.evaluate",
     "evaluate_model": "keras_sgm.evaluation.evaluate",
     "inpainting_accuracy": "keras_sgm.evaluation.evaluate",

@@ -11,6 +11,7 @@ from keras_sgm.models.saving import load_model
 from keras_sgm.recipes.callbacks import (
     AtomicCheckpoint,
     CalibrateLatents,
+    HistoryCSV,
     StopOnNonFiniteLoss,
 )
 from keras_sgm.recipes.checkpoints import resume_from
@@ -69,7 +70,7 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learni
         write_dir.mkdir(parents=True, exist_ok=True)
         callbacks = [StopOnNonFiniteLoss(checkpoint), CalibrateLatents(calibration_images(fit_data)),
                      AtomicCheckpoint(write_dir / "autoencoder.keras"),
-                     keras.callbacks.CSVLogger(str(write_dir / "autoencoder_history.csv"), append=True)]
+                     HistoryCSV(write_dir / "autoencoder_history.csv")]
         model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
                   verbose=verbose)
     return model

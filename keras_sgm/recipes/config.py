@@ -80,6 +80,16 @@ class TrainingConfig:
             join several processes (JAX); see `docs/scaling.md`.
         num_samples: Samples in the grids drawn after every epoch and at the end
             (the by-class grid: up to 10, at most this many, per class).
+        eval_every: Measure FID, KID and the recognised share of `eval_num`
+            samples every this many epochs (`keras_sgm.evaluation.SampleQuality`),
+            into `history.csv` (and TensorBoard); 0: never; None: every 2
+            epochs where a feature network of the data is known.
+        eval_num: Samples per quality measurement.
+        features: The feature network of the measurements: `"mnist"`,
+            `"fashion_mnist"`, `"inception"` or a classifier's `.keras` file;
+            None: the data's shipped classifier.
+        tensorboard: Also log to TensorBoard, in `output_dir/tensorboard`:
+            the losses, the quality figures and the grid.
         seed: Seed of the weights, the training noise and the samples.
         verbose: 0 silent, 1 progress bars and summaries, 2 one line per epoch.
 
@@ -121,6 +131,10 @@ class TrainingConfig:
     jit_compile: str | bool = "auto"
     distribute: str = "auto"
     num_samples: int = 64
+    eval_every: int | None = None
+    eval_num: int = 500
+    features: str | None = None
+    tensorboard: bool = False
     seed: int = 0
     verbose: int = 1
 

@@ -19,7 +19,7 @@ from keras_sgm.models.saving import load_model
 from keras_sgm.models.unet import build_unet
 from keras_sgm.recipes.architecture import architecture, is_latent_run, score_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
-from keras_sgm.recipes.callbacks import NonFiniteLossError, training_callbacks
+from keras_sgm.recipes.callbacks import NonFiniteLossError, sample_quality, training_callbacks
 from keras_sgm.recipes.checkpoints import check_continues, continued_run, resume_or_start
 from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
 from keras_sgm.recipes.data import run_data, training_data
@@ -78,6 +78,7 @@ def _train(config, parallel, write_dir):
     # So does a model to continue that is unreadable or of other data: before the autoencoder stage.
     continued = continued_run(checkpoint, config.init_weights)
     check_continues(continued, data, checkpoint if checkpoint.exists() else config.init_weights)
+    quality = sample_quality(data, config.eval_every, config.eval_num, config.features, seed, bool(verbose))
     if verbose and parallel.strategy is not None:
         print(f"training on {parallel.describe()}")
     if config.verbose and parallel.num_processes > 1:
@@ -119,8 +120,8 @@ def _train(config, parallel, write_dir):
 
     # Only now that the data and the starting weights are known to be good.
     write_dir.mkdir(parents=True, exist_ok=True)
-    callbacks = training_callbacks(write_dir, steps * batch_size, verbose, seed=seed,
-                                   num_samples=config.num_samples)
+    callbacks = training_callbacks(write_dir, steps * batch_size, verbose, seed=seed, num_samples=config.num_samples,
+                                   quality=quality, tensorboard=config.tensorboard)
     if initial_epoch < epochs:
         with peers_lost_message(parallel, checkpoint):
             model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
