@@ -57,9 +57,10 @@ from keras_sgm.recipes.callbacks import (
     StopOnNonFiniteLoss,
     sample_quality,
 )
-from keras_sgm.recipes.checkpoints import resume_from
+from keras_sgm.recipes.checkpoints import resume_from, save_atomically
 from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.recipes.data import training_data
+from keras_sgm.recipes.guide import GUIDE_FILE, KeepGuide, attach_guide, carry_guide
 from keras_sgm.recipes.optimizer import default_optimizer
 from keras_sgm.sampling import edm_heun
 
@@ -212,10 +213,18 @@ scores them on the features of the dataset's shipped classifier: FID and KID
 against the test images, and the share recognised as the class asked for. The
 loss and those figures go to `history.csv`. The checkpoint of an interrupted run
 is loaded first.
+
+`KeepGuide` saves the EMA network as it was after the second epoch. Once training
+ends it becomes the model's guide network: a weaker version of the same model,
+which autoguides its unconditional samples (Karras et al. 2024),
+`D = D_guide(x) + w (D(x) - D_guide(x))`. The difference points from the early
+network's mistakes towards the data, and it needs no labels.
 """
 
 with parallel.scope():
     checkpoint = output_dir / "model.keras"
+    if checkpoint.exists():
+        carry_guide(model, checkpoint)  # the guide network of a finished run, so that its weights load
     epochs_done = resume_from(model, checkpoint, steps)
     if epochs_done:
         print(f"resuming from {checkpoint} after epoch {epochs_done}")
@@ -224,7 +233,9 @@ with parallel.scope():
               callbacks=[StopOnNonFiniteLoss(checkpoint), AtomicCheckpoint(checkpoint),
                          SampleGrid(output_dir / "progress.png", num=config.num_samples),
                          *([quality] if quality else []), HistoryCSV(output_dir / "history.csv"),
-                         EpochTimer(steps * config.batch_size)])
+                         KeepGuide(output_dir / GUIDE_FILE, config.guide_epoch), EpochTimer(steps * config.batch_size)])
+    if attach_guide(model, output_dir / GUIDE_FILE):
+        save_atomically(model, checkpoint)
 
 """
 ## Sampling
@@ -232,7 +243,8 @@ with parallel.scope():
 EDM's Heun sampler integrates the probability-flow ODE
 `dx/dsigma = (x - D(x, sigma)) / sigma` from the prior's noise level down to 0 in
 18 steps (35 network evaluations), with its steps crowded near the data. The
-decoder then turns the latent grids into digits.
+decoder then turns the latent grids into digits. The unconditional samples are
+autoguided by the guide network kept above.
 
 Classifier-free guidance asks the network twice per step, with and without the
 label, and extrapolates away from the unconditional answer:

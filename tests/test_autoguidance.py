@@ -1,11 +1,13 @@
 """Autoguidance: a model guided by a weaker version of itself."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from keras_sgm.diffusion.autoguidance import AutoGuidedScore
 from keras_sgm.sampling.samplers import edm_heun
-from tests.conftest import small_model
+from tests.conftest import FIXTURE, small_model, to_numpy
 from tests.helpers.analytic import GaussianDataScore
 
 
@@ -82,9 +84,39 @@ def test_sample_autoguides_with_a_guide_file_and_refuses_one_of_another_shape(mo
     assert "unconditional digits (autoguidance 2)" in result.output and (tmp_path / "guided.png").exists()
     result = CliRunner().invoke(main, ["sample", "--checkpoint", str(tmp_path / "model.keras"), "--guide-interval",
                                        "0.1,2", "--label", "none", "--out", str(tmp_path / "alone.png")])
-    assert result.exit_code == 2 and "--guide-interval applies to autoguidance: give --guide too." in result.output
+    assert result.exit_code == 2 and "applies to autoguidance: give a guide too" in result.output
     result = sample(str(tmp_path / "wide.keras"), tmp_path / "wide.png")
     assert result.exit_code == 2 and not (tmp_path / "wide.png").exists()
     assert result.output.strip().splitlines()[-1] == (
         "Error: the guide's sample_shape is (32, 32, 1) but the model's is (28, 28, 1); a guide must be a weaker "
         "model of the same data.")
+
+
+def test_a_run_keeps_an_early_state_of_itself_that_autoguides_its_unconditional_samples(tmp_path):
+    import keras
+
+    from keras_sgm.diffusion.autoguidance import DEFAULT_AUTOGUIDANCE
+    from keras_sgm.models.saving import load_model
+    from keras_sgm.recipes.config import TrainingConfig
+    from keras_sgm.recipes.training import train
+    from keras_sgm.sampling.sample import sample
+
+    config = TrainingConfig(output_dir=str(tmp_path), data=str(FIXTURE), latent=False, channels=(8, 16),
+                            blocks_per_level=1, epochs=3, guide_epoch=1, batch_size=16, steps_per_epoch=2,
+                            num_samples=4, eval_every=0, verbose=0)
+    train(config)
+    model = load_model(tmp_path / "model.keras")
+    kept = keras.saving.load_model(tmp_path / "guide.keras")
+    guide = [to_numpy(w) for w in model.guide_network.weights]
+    assert all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, kept.weights))
+    assert not all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, model.inference_network.weights))
+    view = model.guided()
+    assert view.guide is model.own_guide and view.scale == DEFAULT_AUTOGUIDANCE
+    autoguided, unguided = (sample(model, 4, steps=3, guide=guide_arg)[0] for guide_arg in (None, "none"))
+    assert np.abs(autoguided - unguided).max() > 1e-3
+    assert not hasattr(model.guided(labels=[1, 2, 3, 4]), "guide")  # labelled: classifier-free guidance
+    # Training on later keeps the same guide.
+    train(dataclasses.replace(config, epochs=4))
+    resumed = load_model(tmp_path / "model.keras")
+    assert (tmp_path / "history.csv").read_text().count("\n") == 5  # the header and 4 epochs
+    assert all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, resumed.guide_network.weights))

@@ -23,6 +23,7 @@ from keras_sgm.models.presets import (
 from keras_sgm.recipes.checkpoints import start_from
 from keras_sgm.sampling.inpainting import inpaint
 from keras_sgm.sampling.masks import half_mask
+from keras_sgm.sampling.sample import sample
 from tests.conftest import small_model, to_numpy
 
 REFERENCE = pathlib.Path(__file__).parent / "data" / "pretrained_outputs.npz"
@@ -171,18 +172,25 @@ def test_unconditional_samples_of_the_shipped_model_are_autoguided_by_its_guide_
     from keras_sgm.models.presets import AUTOGUIDANCE_INTERVAL, AUTOGUIDANCE_SCALE
 
     common = ["sample", "--label", "none", "--num", 3, "--steps", 3, "--no-progress", "--out", tmp_path / "g.png"]
+    low, high = AUTOGUIDANCE_INTERVAL
     runs = {}
     for guide in (None, "mnist_guide", "none"):
-        result = CliRunner().invoke(main, [str(a) for a in [*common, *(["--guide", guide] if guide else []),
+        named = ["--guide", guide, *(["--guide-interval", f"{low},{high}"] if guide != "none" else [])]
+        result = CliRunner().invoke(main, [str(a) for a in [*common, *(named if guide else []),
                                                             "--npz", tmp_path / f"{guide}.npz"]])
         assert result.exit_code == 0, result.output
         runs[guide] = result.output, np.load(tmp_path / f"{guide}.npz")["images"]
-    low, high = AUTOGUIDANCE_INTERVAL
     assert (f"3 unconditional digits (autoguidance {AUTOGUIDANCE_SCALE:g} at noise levels {low:g} to {high:g}) "
             f"with heun") in runs[None][0]
     np.testing.assert_array_equal(runs[None][1], runs["mnist_guide"][1])
     assert "3 unconditional digits with heun" in runs["none"][0]
     assert np.abs(runs["none"][1] - runs[None][1]).max() > 0.05
+    # Python's sample() takes the same default: the preset's guide, at its scale and interval.
+    model = keras_sgm.load_pretrained()
+    images, _, _ = sample(model, 3, steps=3, seed=0)
+    np.testing.assert_allclose(images, runs[None][1], atol=1e-5)
+    unguided, _, _ = sample(model, 3, steps=3, seed=0, guide="none")
+    np.testing.assert_allclose(unguided, runs["none"][1], atol=1e-5)
 
 
 def test_the_consistency_sampler_without_a_checkpoint_draws_recognisable_digits_in_one_step(tmp_path):

@@ -208,23 +208,13 @@ def _sampler_of(model, sampler, churn):
     return sampler, ({"churn": churn} if churn else {})
 
 
-def _guide_of(model, guide, guidance, interval, unconditional, checkpoint, preset, sampler):
-    """`(guide model, scale, interval, name)` of the guide that `--guide` names, with its scale
-    `--guidance` and `--guide-interval` or the shipped preset's; or `(None, guidance, None, None)`. By
-    default the guide of the shipped preset in use guides unconditional samples."""
-    from keras_sgm.diffusion.autoguidance import check_guide, resolve_autoguidance
-    from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS
+def _guide_of(model, guide, sampler):
+    """The `guide` of `ScoreModel.guided` that `--guide` names: None (the model's own default: its guide
+    network for unconditional samples), `"none"`, or the guide model loaded from a file or a preset."""
+    from keras_sgm.diffusion.autoguidance import NO_GUIDE, check_guide
 
-    shipped = PRESETS.get(preset or DEFAULT_PRESET) if checkpoint is None else None
-    if guide is None:
-        if shipped is None or shipped.guide is None or not unconditional or sampler == "consistency":
-            guide = "none"
-        else:
-            guide = shipped.guide
-    if guide == "none":
-        if interval is not None:
-            fail("--guide-interval applies to autoguidance: give --guide too.")
-        return None, guidance, None, None
+    if guide is None or guide == NO_GUIDE:
+        return guide
     if sampler == "consistency":
         fail("--guide needs a score model's sampler: a guided consistency model is no consistency function; "
              "choose another --sampler, or --guide none.")
@@ -233,10 +223,15 @@ def _guide_of(model, guide, guidance, interval, unconditional, checkpoint, prese
         check_guide(model, guide_model)
     except ValueError as error:
         fail(str(error))
-    if shipped is not None and guide == shipped.guide:
-        guidance = shipped.autoguidance if guidance is None else guidance
-        interval = shipped.autoguidance_interval if interval is None else interval
-    return guide_model, resolve_autoguidance(guidance), None if interval == "all" else interval, guide
+    return guide_model
+
+
+def _guided_view(model, labels, guidance, guide, interval):
+    """`model.guided(...)` for the first label: how the samples will be guided, or a one-line error."""
+    try:
+        return model.guided(None if labels is None else labels[:1], guidance, guide, interval)
+    except ValueError as error:
+        fail(str(error))
 
 
 def _shipped_for(sampler, checkpoint, preset):
@@ -270,7 +265,6 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
     default), so `keras-sgm sample --label all` works right after installing.
     """
     from keras_sgm.data.images import save_grid
-    from keras_sgm.diffusion.guidance import resolve_guidance
     from keras_sgm.sampling.sample import sample as draw
 
     out = writable_file(out, ".png")
@@ -281,11 +275,9 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
     num = num or (10 if label == "all" else 64)
-    guide, guidance, guide_interval, _ = _guide_of(model, guide, guidance, guide_interval, label == "none",
-                                                   checkpoint, preset, sampler)
-    if guide is None:
-        guidance = resolve_guidance(model, guidance)
+    guide = _guide_of(model, guide, sampler)
     labels = class_labels(model, label, num, seed=seed)
+    view = _guided_view(model, labels, guidance, guide, guide_interval)
     total = num if labels is None else len(labels)
     images, nfe, seconds = draw(model, total, sampler, steps, seed, batch_size, labels=labels, guidance=guidance,
                                 guide=guide, guide_interval=guide_interval, progress=progress, **options)
@@ -297,9 +289,10 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
     else:
         which = class_names(model)[int(labels[0])]
     details = [which] if which else []
-    if guide is not None or label != "none":
-        details.append(f"{'autoguidance' if guide is not None else 'guidance'} {guidance:g}")
-        details[-1] += noise_interval(guide_interval)
+    if hasattr(view, "guide"):
+        details.append(f"autoguidance {view.scale:g}{noise_interval(view.interval)}")
+    elif label != "none":
+        details.append(f"guidance {view.guidance:g}")
     what = f"{'unconditional ' if label == 'none' else ''}{noun(model)}"
     what += f" ({', '.join(details)})" if details else ""
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"
@@ -428,8 +421,9 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
     labels = None
     if conditional:
         labels = class_labels(model, "all", -(-num // (model.num_classes or 1)), "--conditional")[:num]
-    guide, guidance, guide_interval, guide_name = _guide_of(model, guide, guidance, guide_interval, not conditional,
-                                                            checkpoint, preset, sampler)
+    guide_name = guide or "its guide network"
+    guide = _guide_of(model, guide, sampler)
+    _guided_view(model, labels, guidance, guide, guide_interval)
     defaulted = data is None
     if defaulted:
         data = model.dataset if model.dataset and _is_tfds_name(model.dataset) else "mnist"
@@ -447,7 +441,7 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
                                reference=reference, labels=labels, guidance=guidance, guide=guide,
                                guide_interval=guide_interval, progress=progress, features=network, **options)
     report.update(data=data, features=str(features))
-    if guide is not None:
+    if "autoguidance" in report:
         report["guide"] = guide_name
     if calibrate:
         report.update(calibration(test_images, train_images, reference=reference, features=network))

@@ -105,12 +105,12 @@ def guide_option():
             "--guide", default=None, metavar="FILE|PRESET|none",
             help="Autoguidance: a weaker model of the same data (a .keras file or a shipped preset) that guides "
                  "the samples, with or without a label; --guidance is then its scale. none: plain "
-                 "classifier-free guidance, or none. [default: the shipped model's guide for unconditional "
-                 "samples, else none]"),
+                 "classifier-free guidance, or none. [default: the model's own guide network (kept early in "
+                 "its training, or the shipped guide) for unconditional samples, else none]"),
         click.option(
             "--guide-interval", type=NoiseInterval(), default=None,
             help="With --guide, the noise levels where it guides; outside them the model runs alone. all: "
-                 "every level. [default: the shipped guide's, else all]"),
+                 "every level. [default: the model's own for its guide network, else all]"),
     )
 
 
@@ -282,6 +282,10 @@ train_options = _stack(
     click.option("--num-samples", type=click.IntRange(min=1, max=10_000), default=DEFAULTS.num_samples,
                  show_default=True, help="Images in the grids sampled after every epoch and at the end; the "
                       "by-class grid has up to 10 (at most this many) per class."),
+    click.option("--guide-epoch", type=click.IntRange(min=0, max=100_000), default=DEFAULTS.guide_epoch,
+                 show_default=True,
+                 help="Keep the model as it was after this epoch as its own guide, which autoguides its "
+                      "unconditional samples (Karras et al. 2024); 0: none."),
     click.option("--eval-every", type=click.IntRange(min=0, max=100_000), default=DEFAULTS.eval_every,
                  help="Measure FID, KID and the recognised share of --eval-num samples every N epochs, into "
                       "history.csv; 0: never [default: every 2 epochs where a feature network of the data is "

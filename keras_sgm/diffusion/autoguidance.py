@@ -19,7 +19,10 @@ from keras import ops
 from keras_sgm.diffusion.guidance import ModelView, guide as extrapolate
 
 DEFAULT_AUTOGUIDANCE = 2.0
-"""The autoguidance scale where neither the call nor the guide's preset gives one."""
+"""The autoguidance scale where neither the call nor the model gives one."""
+
+NO_GUIDE = "none"
+"""The `guide` that turns a model's default autoguidance off (`ScoreModel.guided`, `--guide none`)."""
 
 
 def resolve_autoguidance(scale):
@@ -108,9 +111,9 @@ class AutoGuidedScore(ModelView):
 
     @property
     def state_variables(self):
-        if self.guide is self.model:
-            return self.model.state_variables
-        return [*self.model.state_variables, *self.guide.state_variables]
+        own = {id(variable) for variable in self.model.state_variables}
+        # A guide network saved inside the model is among the model's own variables already.
+        return [*self.model.state_variables, *(v for v in self.guide.state_variables if id(v) not in own)]
 
     @property
     def is_consistency_model(self):

@@ -3,8 +3,6 @@
 import numpy as np
 
 from keras_sgm.data.images import unit_floats
-from keras_sgm.diffusion.autoguidance import resolve_autoguidance
-from keras_sgm.diffusion.guidance import resolve_guidance
 from keras_sgm.evaluation import metrics
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.sampling.inpainting import inpaint
@@ -85,11 +83,12 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
     report = {"sampler": sampler, "steps": steps, "num": num, "nfe": nfe, "seconds": round(seconds, 2),
               **options}
     report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels, features))
-    if guide is not None:
-        report["autoguidance"] = resolve_autoguidance(guidance)
-        report["guide_interval"] = None if guide_interval is None else list(guide_interval)
+    view = model.guided(None if labels is None else labels[:1], guidance, guide, guide_interval)
+    if hasattr(view, "guide"):
+        report["autoguidance"] = view.scale
+        report["guide_interval"] = None if view.interval is None else list(view.interval)
     elif labels is not None:
-        report["guidance"] = resolve_guidance(model, guidance)
+        report["guidance"] = view.guidance
     if bpd_images:
         bits = np.concatenate([
             bits_per_dim(model, test_images[first : first + batch_size][: bpd_images - first],

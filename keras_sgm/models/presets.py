@@ -109,7 +109,9 @@ def load_pretrained(preset=DEFAULT_PRESET):
             `"fashion_mnist"`, `"mnist_consistency"` or `"mnist_guide"`.
 
     Returns:
-        A `LatentScoreModel` of 28x28x1 images with `num_classes=10`.
+        A `LatentScoreModel` of 28x28x1 images with `num_classes=10`; the
+        preset's guide, if it has one, is its guide network, which
+        autoguides its unconditional samples.
 
     Raises:
         ValueError: An unknown preset name.
@@ -133,7 +135,14 @@ def load_pretrained(preset=DEFAULT_PRESET):
     from keras_sgm.backend.loading import initializers_skipped
 
     with initializers_skipped():
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
+    guide = PRESETS[preset].guide
+    if guide is not None:
+        # The shipped guide autoguides the preset's unconditional samples, in Python as on the command line.
+        model.guide_network = load_pretrained(guide).inference_network
+        model.autoguidance = PRESETS[preset].autoguidance
+        model.autoguidance_interval = PRESETS[preset].autoguidance_interval
+    return model
 
 
 def inference_copy(model):

@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
-from keras_sgm.diffusion.autoguidance import AutoGuidedScore
+from keras_sgm.diffusion.autoguidance import NO_GUIDE, AutoGuidedScore, check_interval
 from keras_sgm.diffusion.consistency import ConsistencyTuning
 from keras_sgm.diffusion.guidance import (
     DEFAULT_GUIDANCE,
@@ -23,7 +23,7 @@ from keras_sgm.models.ema import average_copy, update_average
 from keras_sgm.models.fitting import CheckedImageFit, ImageFitting
 from keras_sgm.models.unet import build_unet, network_classes
 
-_TRACED_INTO_PROGRAMS = ("network", "ema_network", "schedule", "preconditioning")
+_TRACED_INTO_PROGRAMS = ("network", "ema_network", "guide_network", "schedule", "preconditioning")
 
 
 @keras.saving.register_keras_serializable(package="keras_sgm")
@@ -84,6 +84,15 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             denoising score matching, and `denoise` is its consistency
             function, which the `consistency` sampler calls. None (default)
             is a score model.
+        guide_network: A weaker network of the same inputs and outputs,
+            trained the same way (an early state of this one, see
+            `keep_guide`, or a smaller one): it autoguides the model's
+            unconditional samples by default (see `guided`), and is saved
+            with it. None: unconditional samples are unguided.
+        autoguidance: The autoguidance scale with the guide network; None:
+            `DEFAULT_AUTOGUIDANCE`.
+        autoguidance_interval: The `(low, high)` noise levels where the
+            guide network guides; None: all of them.
 
     Example:
 
@@ -113,6 +122,9 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         class_names=None,
         dataset=None,
         consistency=None,
+        guide_network=None,
+        autoguidance=None,
+        autoguidance_interval=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,6 +160,9 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         self.seed = seed
         self.seed_generator = ReplicaSeedGenerator(seed)
         self.ema_network = average_copy(self.network) if ema_decay > 0.0 else None
+        self.guide_network = guide_network
+        self.autoguidance = None if autoguidance is None else float(autoguidance)
+        self.autoguidance_interval = check_interval(autoguidance_interval)
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.sampling_programs = ProgramCache()
         self.built = True
@@ -268,26 +283,61 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
         return self.score(*inputs)
 
+    def keep_guide(self):
+        """Keeps the network that samples now (the EMA's) as the guide network: an early,
+        weaker state of this model, which then autoguides its unconditional samples.
+
+        Call it between `fit` calls, not from a callback during one: the
+        trainer holds the model's variables for the whole of a `fit`.
+        """
+        self.guide_network = average_copy(self.inference_network)
+
+    @property
+    def own_guide(self):
+        """The guide network seen as a model (what `AutoGuidedScore` takes), or None."""
+        if self.guide_network is None:
+            return None
+        if getattr(self, "_own_guide", None) is None or self._own_guide.network is not self.guide_network:
+            # One object per guide network: the compiled sampler programs are cached by its identity.
+            self._own_guide = _GuideNetwork(self, self.guide_network)
+        return self._own_guide
+
     def guided(self, labels=None, guidance=None, guide=None, guide_interval=None):
         """This model seen by the samplers with fixed labels and guidance.
+
+        Unconditional samples (no labels) of a model with a guide network are
+        autoguided by it by default, at the model's `autoguidance` scale and
+        interval; `guide="none"` turns that off.
 
         Args:
             labels: One label or one per image, or None for unconditional.
             guidance: The guidance scale; None takes `default_guidance`, or
-                with a `guide` `DEFAULT_AUTOGUIDANCE`.
+                with a guide the model's `autoguidance`, else
+                `DEFAULT_AUTOGUIDANCE`.
             guide: A weaker model of the same data: autoguidance
                 (`keras_sgm.diffusion.autoguidance`) instead of
-                classifier-free guidance, with or without labels.
-            guide_interval: With a `guide`, the `(low, high)` noise levels
-                where it guides; None: all of them.
+                classifier-free guidance, with or without labels; None: the
+                guide network for unconditional samples; `"none"`: no
+                autoguidance.
+            guide_interval: With a guide, the `(low, high)` noise levels
+                where it guides; None: the model's `autoguidance_interval`
+                with its own guide, else all of them.
 
         Example:
 
         >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
         >>> images, nfe = edm_heun(model.guided(guide=small_model, guidance=2.0, guide_interval=(0.1, 2)), 16)
         """
-        if guide is not None:
+        if guide is None and labels is None and not self.is_consistency_model:
+            guide = self.own_guide
+        if guide is self.own_guide and guide is not None:
+            guidance = self.autoguidance if guidance is None else guidance
+            guide_interval = self.autoguidance_interval if guide_interval is None else guide_interval
+        if guide is not None and not (isinstance(guide, str) and guide == NO_GUIDE):
             return AutoGuidedScore(self, guide, labels, guidance, guide_interval)
+        if guide_interval is not None:
+            raise ValueError("a guide interval applies to autoguidance: give a guide too (--guide-interval with "
+                             "--guide).")
         return GuidedScore(self, labels, guidance)
 
     # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that
@@ -332,11 +382,36 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             "class_names": None if self.class_names is None else list(self.class_names),
             "dataset": self.dataset,
             "consistency": None if self.consistency is None else self.consistency.get_config(),
+            "guide_network": None if self.guide_network is None
+            else keras.saving.serialize_keras_object(self.guide_network),
+            "autoguidance": self.autoguidance,
+            "autoguidance_interval": None if self.autoguidance_interval is None else list(self.autoguidance_interval),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        if config.get("guide_network") is not None:
+            config["guide_network"] = keras.saving.deserialize_keras_object(config["guide_network"])
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
+
+
+class _GuideNetwork:
+    """A model's guide network seen as a model of its own: the same schedule, preconditioning,
+    labels and decoder, the guide's weights (see `ScoreModel.keep_guide`)."""
+
+    def __init__(self, model, network):
+        self.model, self.network = model, network
+
+    def __getattr__(self, name):
+        # Shapes, classes, labels_for and the autoencoder are the model's.
+        return getattr(self.model, name)
+
+    @property
+    def state_variables(self):
+        return self.network.weights
+
+    def denoise(self, x, sigma, labels=None):
+        return self.model.denoise(x, sigma, labels=labels, network=self.network)

@@ -80,6 +80,10 @@ class TrainingConfig:
             join several processes (JAX); see `docs/scaling.md`.
         num_samples: Samples in the grids drawn after every epoch and at the end
             (the by-class grid: up to 10, at most this many, per class).
+        guide_epoch: Keep the network that samples after this epoch as the
+            model's guide network, which autoguides its unconditional
+            samples (`keras_sgm.recipes.guide`); 0, or a run of no more
+            epochs: none.
         eval_every: Measure FID, KID and the recognised share of `eval_num`
             samples every this many epochs (`keras_sgm.evaluation.SampleQuality`),
             into `history.csv` (and TensorBoard); 0: never; None: every 2
@@ -131,6 +135,7 @@ class TrainingConfig:
     jit_compile: str | bool = "auto"
     distribute: str = "auto"
     num_samples: int = 64
+    guide_epoch: int = 2
     eval_every: int | None = None
     eval_num: int = 500
     features: str | None = None

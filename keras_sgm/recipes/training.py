@@ -20,9 +20,10 @@ from keras_sgm.models.unet import build_unet
 from keras_sgm.recipes.architecture import architecture, is_latent_run, score_model
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
 from keras_sgm.recipes.callbacks import NonFiniteLossError, sample_quality, training_callbacks
-from keras_sgm.recipes.checkpoints import check_continues, continued_run, resume_or_start
+from keras_sgm.recipes.checkpoints import check_continues, continued_run, resume_or_start, save_atomically
 from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
 from keras_sgm.recipes.data import run_data, training_data
+from keras_sgm.recipes.guide import GUIDE_FILE, KeepGuide, attach_guide, carry_guide
 from keras_sgm.recipes.optimizer import default_optimizer
 from keras_sgm.sampling.sample import sample
 
@@ -113,6 +114,8 @@ def _train(config, parallel, write_dir):
     if jit_compile == "auto":
         jit_compile = training_jit_compile(epochs * steps, network_options["patch_size"])
     model.compile(optimizer=default_optimizer(config.learning_rate, epochs * steps), jit_compile=jit_compile)
+    if checkpoint.exists():
+        carry_guide(model, checkpoint)
     initial_epoch = resume_or_start(model, checkpoint, config.init_weights, steps, verbose)
     # The batches follow one seeded stream: a resumed run goes on where the interrupted one
     # stopped in it, so that it trains as if never stopped.
@@ -122,10 +125,14 @@ def _train(config, parallel, write_dir):
     write_dir.mkdir(parents=True, exist_ok=True)
     callbacks = training_callbacks(write_dir, steps * batch_size, verbose, seed=seed, num_samples=config.num_samples,
                                    quality=quality, tensorboard=config.tensorboard)
+    if tuning is None and 0 < config.guide_epoch < epochs:
+        callbacks.insert(-1, KeepGuide(write_dir / GUIDE_FILE, config.guide_epoch))
     if initial_epoch < epochs:
         with peers_lost_message(parallel, checkpoint):
             model.fit(**fit_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
                       verbose=verbose)
+    if attach_guide(model, write_dir / GUIDE_FILE):
+        save_atomically(model, write_dir / checkpoint.name)
 
     images, nfe, sample_seconds = sample(model, config.num_samples, seed=seed, progress=verbose == 1)
     grid = save_grid(images, write_dir / "samples.png")
