@@ -46,7 +46,7 @@ from keras_sgm.backend.compile import training_jit_compile
 from keras_sgm.backend.distribution import DISTRIBUTE_CHOICES, data_parallel
 from keras_sgm.data.images import save_grid
 from keras_sgm.data.sources import COLORS, CROPS, kind_of_source, open_data, parse_image_size
-from keras_sgm.models.latent import LATENT_UNET
+from keras_sgm.models.latent import LATENT_AUTOENCODER, LATENT_UNET
 from keras_sgm.recipes.autoencoder_stage import calibration_images
 from keras_sgm.recipes.callbacks import (
     AtomicCheckpoint,
@@ -144,16 +144,17 @@ fit_data, steps = training_data(data, config.batch_size, config.steps_per_epoch,
 ## The autoencoder
 
 A small convolutional autoencoder with a KL-regularised latent, trained to
-reconstruct the digits. After every epoch `CalibrateLatents` rescales its latents
-to unit variance, the scale the noise levels below are chosen for (Stable
-Diffusion's scale factor). `AtomicCheckpoint` saves it after every epoch through a
+reconstruct the digits: the absolute error of the pixels and of their Fourier
+transforms, which keep the detail that a squared error would average away.
+After every epoch `CalibrateLatents` rescales its latents to unit variance, the
+scale the noise levels below are chosen for (Stable Diffusion's scale factor). `AtomicCheckpoint` saves it after every epoch through a
 temporary file, so a kill never leaves half a file, and `resume_from` picks a run
 up where it stopped.
 """
 
 with parallel.scope():
     autoencoder_path = output_dir / "autoencoder.keras"
-    autoencoder = keras_sgm.Autoencoder(data.image_shape, latent_channels=4, seed=config.seed)
+    autoencoder = keras_sgm.Autoencoder(data.image_shape, latent_channels=4, seed=config.seed, **LATENT_AUTOENCODER)
     autoencoder.compile(optimizer=default_optimizer(1e-3, config.autoencoder_epochs * steps))
     autoencoder.fit(**fit_data, epochs=config.autoencoder_epochs, verbose=config.verbose,
                     initial_epoch=resume_from(autoencoder, autoencoder_path, steps),

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from keras_sgm.models.autoencoder import Autoencoder
-from keras_sgm.models.latent import LatentScoreModel
+from keras_sgm.models.latent import LATENT_AUTOENCODER, LatentScoreModel
 from keras_sgm.models.saving import load_model
 from keras_sgm.recipes.callbacks import (
     AtomicCheckpoint,
@@ -45,8 +45,8 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learni
         write_dir: Where the checkpoint and history are written, if not
             `output_dir` (the other processes of a distributed run write to
             a scratch folder).
-        options: Further `Autoencoder` arguments of a new autoencoder
-            (`channels`, `residual`, `pixel_loss`, ...).
+        options: `Autoencoder` arguments of a new autoencoder (`channels`,
+            `residual`, `pixel_loss`, ...); None: `LATENT_AUTOENCODER`.
 
     Returns:
         A calibrated `Autoencoder`.
@@ -62,7 +62,8 @@ def prepare_autoencoder(output_dir, fit_data, steps, epochs, image_shape, learni
     output_dir = pathlib.Path(output_dir)
     checkpoint = output_dir / "autoencoder.keras"
     keras.utils.set_random_seed(seed)
-    model = Autoencoder(image_shape, latent_channels=latent_channels, seed=seed, **(options or {}))
+    options = LATENT_AUTOENCODER if options is None else options
+    model = Autoencoder(image_shape, latent_channels=latent_channels, seed=seed, **options)
     model.compile(optimizer=default_optimizer(learning_rate, epochs * steps))
     initial_epoch = resume_from(model, checkpoint, steps)
     if initial_epoch < epochs:
