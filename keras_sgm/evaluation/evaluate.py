@@ -59,12 +59,12 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         labels: `(num,)` classes to sample, for a conditional model; None
             samples unconditionally.
         guidance: Classifier-free guidance scale with `labels`; None takes
-            the model's `default_guidance`. With a `guide`, the autoguidance
+            the model's `default_guidance`. With a guide, the autoguidance
             scale.
-        guide: A weaker model of the same data to autoguide with (see
-            `ScoreModel.guided`); None: none.
-        guide_interval: With a `guide`, the `(low, high)` noise levels where
-            it guides; None: all of them.
+        guide: A weaker model of the same data to autoguide with, or
+            `"none"`; None: the model's own default (see `ScoreModel.guided`).
+        guide_interval: With a guide, the `(low, high)` noise levels where
+            it guides; None: the model's own default.
         progress: Show progress bars.
         features: The feature network (see `metrics.classify`).
         **options: Further keyword arguments of the sampler (`churn`).
@@ -73,7 +73,7 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
         A dict with the metrics of `quality_report`, `sampler`, `nfe`,
         `seconds`; with `labels`, `label_accuracy` (share of samples the
         classifier recognises as their requested class) and `guidance`;
-        with a `guide`, `autoguidance` (its scale) and `guide_interval`; with
+        when autoguided, `autoguidance` (its scale) and `guide_interval`; with
         `bpd_images`, `bpd` and `bpd_stderr`.
     """
     reference_features, _ = reference if reference is not None else metrics.classify(test_images, features=features)

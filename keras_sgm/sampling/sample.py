@@ -33,12 +33,13 @@ def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels
         labels: For a conditional model, one label for all images or one per
             image; None samples unconditionally.
         guidance: Classifier-free guidance scale when `labels` are given; None
-            takes the model's `default_guidance`. With a `guide`, the
+            takes the model's `default_guidance`. With a guide, the
             autoguidance scale.
         guide: A weaker model of the same data to autoguide with, with or
-            without labels (see `ScoreModel.guided`); None: none.
-        guide_interval: With a `guide`, the `(low, high)` noise levels where
-            it guides; None: all of them.
+            without labels, or `"none"`; None: the model's own default, its
+            guide network for unconditional samples (see `ScoreModel.guided`).
+        guide_interval: With a guide, the `(low, high)` noise levels where
+            it guides; None: the model's own default.
         progress: Show progress bars.
         **options: Further keyword arguments of the sampler, such as
             `churn` for `"heun"`.
