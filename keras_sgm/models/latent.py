@@ -10,13 +10,12 @@ from keras_sgm.models.unet import build_unet
 
 LATENT_UNET = {"channels": (64, 128), "blocks_per_level": 2, "attention": True}
 """`build_unet` arguments of the default latent U-Net: two residual blocks at each of
-7x7 and 4x4 positions, self-attention at 4x4, 1.4 M parameters. It reached the best
-FID per CPU-minute of `benchmarks/time_to_quality.py`'s candidates."""
+7x7 and 4x4 positions, self-attention at 4x4 (chosen by `benchmarks/time_to_quality.py`)."""
 
 LATENT_AUTOENCODER = {"pixel_loss": "l1", "frequency_weight": 1.0}
 """`Autoencoder` arguments of a new run's autoencoder: the absolute error of the pixels and of
-their Fourier transforms, which keep the detail that a squared error averages away
-(`benchmarks/autoencoder.py`: on Fashion-MNIST, half the reconstruction FID after the same steps)."""
+their Fourier transforms, which keep the detail that a squared error averages away (the
+candidates: `benchmarks/autoencoder.py`, `docs/benchmarks.md`)."""
 
 LATENTS = "latents"
 """The key of latents encoded beforehand in the batches of `LatentScoreModel.fit`."""
