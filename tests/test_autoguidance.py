@@ -123,3 +123,23 @@ def test_a_run_keeps_an_early_state_of_itself_that_autoguides_its_unconditional_
     resumed = load_model(tmp_path / "model.keras")
     assert (tmp_path / "history.csv").read_text().count("\n") == 5  # the header and 4 epochs
     assert all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, resumed.guide_network.weights))
+
+
+def test_a_guide_network_kept_between_fits_is_saved_with_the_model(tmp_path, digits):
+    import keras
+
+    model = small_model()
+    model.fit(digits[0][:32], batch_size=16, epochs=1, verbose=0)
+    model.keep_guide()
+    model.fit(digits[0][:32], batch_size=16, epochs=1, verbose=0)  # the model moves on, its guide stays
+    guide = [to_numpy(w) for w in model.guide_network.weights]
+    assert all(w.trainable is False for w in model.guide_network.weights)
+    model.autoguidance, model.autoguidance_interval = 1.5, (0.1, 2.0)
+    model.save(tmp_path / "guided.keras")
+    loaded = keras.saving.load_model(tmp_path / "guided.keras")
+    assert all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, loaded.guide_network.weights))
+    assert (loaded.autoguidance, loaded.autoguidance_interval) == (1.5, (0.1, 2.0))
+    here, there = (edm_heun(m.guided(), 2, steps=3, seed=0)[0] for m in (model, loaded))
+    np.testing.assert_allclose(here, there, atol=1e-5)
+    unguided = edm_heun(loaded.guided(guide="none"), 2, steps=3, seed=0)[0]
+    assert np.abs(unguided - there).max() > 1e-4
