@@ -30,7 +30,6 @@ from keras_sgm.data.sources import open_data
 from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.classifier import shipped_features_for
 from keras_sgm.evaluation.evaluate import reconstruction_report
-from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.latent import LATENT_UNET, LatentScoreModel
 from keras_sgm.models.saving import load_model
 from keras_sgm.models.unet import build_unet
