@@ -147,9 +147,9 @@ A small convolutional autoencoder with a KL-regularised latent, trained to
 reconstruct the digits: the absolute error of the pixels and of their Fourier
 transforms, which keep the detail that a squared error would average away.
 After every epoch `CalibrateLatents` rescales its latents to unit variance, the
-scale the noise levels below are chosen for (Stable Diffusion's scale factor). `AtomicCheckpoint` saves it after every epoch through a
-temporary file, so a kill never leaves half a file, and `resume_from` picks a run
-up where it stopped.
+scale the noise levels below are chosen for (Stable Diffusion's scale factor).
+`AtomicCheckpoint` saves it after every epoch through a temporary file, so a kill
+never leaves half a file, and `resume_from` picks a run up where it stopped.
 """
 
 with parallel.scope():

@@ -88,9 +88,11 @@ def test_the_spectral_error_charges_every_frequency_alike():
     dot[0, 3, 1] = 1.0  # one pixel: every frequency at amplitude 1 / sqrt(32)
     stripes[0, ::2] = 1.0  # alternate rows: the mean and the highest vertical frequency
     np.testing.assert_allclose(to_numpy(spectral_error(dot, zeros)), [32 ** 0.5, 0.0], rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(to_numpy(spectral_error(stripes, zeros)), [2 * 16 / 32 ** 0.5, 0.0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(spectral_error(stripes, zeros)), [2 * 16 / 32 ** 0.5, 0.0],
+                               rtol=1e-5, atol=1e-4)
     # A shift moves the phases, not the amplitudes: the same error wherever the detail is.
-    np.testing.assert_allclose(to_numpy(spectral_error(np.roll(dot, 2, axis=2), zeros)), [32 ** 0.5, 0.0], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(to_numpy(spectral_error(np.roll(dot, 2, axis=2), zeros)), [32 ** 0.5, 0.0],
+                               rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match="pixel_loss must be one of l2, l1; got 'l3'"):
         Autoencoder(channels=TINY_AUTOENCODER, pixel_loss="l3")
     with pytest.raises(ValueError, match="frequency_weight must be a finite number >= 0"):

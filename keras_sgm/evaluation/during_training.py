@@ -90,6 +90,7 @@ class SampleQuality(keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **figures})
         logs.update({name: figures[name] for name in QUALITY_LOGS})
         if self.verbose:
-            recognised = "" if math.isnan(figures["recognised"]) else f", recognised {100 * figures['recognised']:.1f} %"
+            share = figures["recognised"]
+            recognised = "" if math.isnan(share) else f", recognised {100 * share:.1f} %"
             print(f"quality after epoch {epoch + 1}: FID {figures['fid']:.2f}, KID {figures['kid']:.4f}{recognised} "
                   f"({self.num} samples, {figures['seconds']:.1f} s)")
