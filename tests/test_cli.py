@@ -55,15 +55,12 @@ def test_train_takes_the_training_config_with_its_defaults(monkeypatch, tmp_path
     import dataclasses
 
     from keras_sgm.recipes import training
-    from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
+    from keras_sgm.recipes.config import DEFAULTS
 
     configs = []
     monkeypatch.setattr(training, "train", configs.append)
     assert invoke("train", "--output-dir", tmp_path / "run").exit_code == 0
     assert configs == [dataclasses.replace(DEFAULTS, output_dir=str(tmp_path / "run"))]
-    # keras-sgm 0.1's keyword form, where data=None meant MNIST.
-    training.train_mnist(data=None, epochs=3)
-    assert configs[-1] == TrainingConfig(epochs=3)
 
 
 def test_cli_offers_every_sampler_with_its_help():
@@ -238,7 +235,7 @@ def conditional_checkpoint(tmp_path_factory):
 
 def test_sample_digit_all_writes_one_row_per_digit(conditional_checkpoint, tmp_path):
     out, npz = tmp_path / "grid.png", tmp_path / "raw.npz"
-    result = invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", "all", "--num", 3,
+    result = invoke("sample", "--checkpoint", conditional_checkpoint, "--label", "all", "--num", 3,
                     "--steps", 2, "--out", out, "--npz", npz, "--no-progress")
     assert result.exit_code == 0, result.output
     saved = np.load(npz)
@@ -252,11 +249,11 @@ def test_sample_one_digit_with_guidance(conditional_checkpoint, tmp_path):
     npz = tmp_path / "raw.npz"
     common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 2, "--steps", 2,
               "--out", tmp_path / "g.png", "--npz", npz, "--no-progress"]
-    assert invoke(*common, "--digit", 7, "--guidance", 0).exit_code == 0
+    assert invoke(*common, "--label", 7, "--guidance", 0).exit_code == 0
     guidance_zero = np.load(npz)["images"]
-    assert invoke(*common, "--digit", "none").exit_code == 0
+    assert invoke(*common, "--label", "none").exit_code == 0
     np.testing.assert_array_equal(np.load(npz)["images"], guidance_zero)
-    result = invoke(*common, "--digit", 7, "--guidance", 3)
+    result = invoke(*common, "--label", 7, "--guidance", 3)
     assert result.exit_code == 0 and "7, guidance 3" in result.output
     assert not np.array_equal(np.load(npz)["images"], guidance_zero)
 
@@ -265,11 +262,11 @@ def test_sample_any_digit_draws_seeded_random_labels_and_records_them(conditiona
     npz = tmp_path / "raw.npz"
     common = ["sample", "--checkpoint", conditional_checkpoint, "--num", 12, "--steps", 2,
               "--out", tmp_path / "g.png", "--npz", npz, "--no-progress"]
-    result = invoke(*common, "--digit", "any")
+    result = invoke(*common, "--label", "any")
     assert result.exit_code == 0 and f"random classes, guidance {DEFAULT_GUIDANCE:g}" in result.output
     drawn = np.load(npz)
     assert len(set(drawn["labels"].tolist())) > 3 and set(drawn["labels"].tolist()) <= set(range(10))
-    invoke(*common, "--digit", "any", "--seed", 1)
+    invoke(*common, "--label", "any", "--seed", 1)
     assert not np.array_equal(np.load(npz)["labels"], drawn["labels"])
     # The recorded labels are the ones the digits were drawn with.
     model = keras.saving.load_model(conditional_checkpoint, compile=False)
@@ -282,25 +279,25 @@ def test_sample_without_digit_guides_random_digits_of_a_conditional_model(condit
               "--out", tmp_path / "g.png", "--no-progress"]
     result = invoke(*common, "--npz", tmp_path / "default.npz")
     assert result.exit_code == 0 and f"random classes, guidance {DEFAULT_GUIDANCE:g}" in result.output
-    invoke(*common, "--npz", tmp_path / "any.npz", "--digit", "any")
+    invoke(*common, "--npz", tmp_path / "any.npz", "--label", "any")
     default, any_digit = np.load(tmp_path / "default.npz"), np.load(tmp_path / "any.npz")
     np.testing.assert_array_equal(default["labels"], any_digit["labels"])
     np.testing.assert_array_equal(default["images"], any_digit["images"])
     # One option away: the unconditional path.
-    result = invoke(*common, "--npz", tmp_path / "none.npz", "--digit", "none")
+    result = invoke(*common, "--npz", tmp_path / "none.npz", "--label", "none")
     assert result.exit_code == 0 and "6 unconditional digits" in result.output
     assert "labels" not in np.load(tmp_path / "none.npz")
 
 
 def test_digit_errors(checkpoint, conditional_checkpoint, tmp_path):
     out = tmp_path / "g.png"
-    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--digit", 3, "--out", out),
+    assert_usage_error(invoke("sample", "--checkpoint", checkpoint, "--label", 3, "--out", out),
                        "class-conditional")
-    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", "ten"),
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--label", "ten"),
                        "'ten' is not a class of this model; its classes are 0, 1, 2")
     assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--label", "-1"), "0..9")
     assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--label", 10), "0..9")
-    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--digit", 3,
+    assert_usage_error(invoke("sample", "--checkpoint", conditional_checkpoint, "--label", 3,
                               "--guidance", -1), "--guidance")
 
 
@@ -314,7 +311,7 @@ def digit_png(tmp_path_factory, test_digits):
 def test_inpaint_keeps_the_known_half_and_writes_the_grid(conditional_checkpoint, digit_png, tmp_path):
     out, npz = tmp_path / "inpainted.png", tmp_path / "raw.npz"
     result = invoke("inpaint", "--checkpoint", conditional_checkpoint, "--image", digit_png, "--keep", "top",
-                    "--num", 3, "--steps", 3, "--resample", 2, "--digit", 7, "--out", out, "--npz", npz,
+                    "--num", 3, "--steps", 3, "--resample", 2, "--label", 7, "--out", out, "--npz", npz,
                     "--no-progress")
     assert result.exit_code == 0, result.output
     assert "(6 NFE each)" in result.output

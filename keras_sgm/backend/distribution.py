@@ -205,17 +205,18 @@ def data_parallel(distribute="auto", batch_size=128):
 def _jax_data_parallel(distribute, batch_size):
     import jax
     import keras
-    from jax._src import xla_bridge
 
-    if not xla_bridge.backends_are_initialized():
-        # A split asked for by the user (JAX_NUM_CPU_DEVICES or XLA's flag) stands.
-        user_split = os.environ.get("JAX_NUM_CPU_DEVICES") or "host_platform_device_count" in os.environ.get(
-            "XLA_FLAGS", "")
-        if not user_split:
+    # A split asked for by the user (JAX_NUM_CPU_DEVICES or XLA's flag) stands.
+    user_split = os.environ.get("JAX_NUM_CPU_DEVICES") or "host_platform_device_count" in os.environ.get(
+        "XLA_FLAGS", "")
+    if not user_split:
+        try:
             jax.config.update("jax_num_cpu_devices", cpu_replicas(batch_size // _requested_processes()))
-        if cluster_requested():
-            # After the split: joining the cluster runs a first computation on the devices.
-            keras.distribution.initialize()
+        except RuntimeError:  # JAX has computed in this process already: its devices stay as they are
+            pass
+    if cluster_requested() and not jax.distributed.is_initialized():
+        # After the split: joining the cluster runs a first computation on the devices.
+        keras.distribution.initialize()
     devices = jax.devices()
     if distribute == "auto" and jax.process_count() == 1 and devices[0].platform == "cpu":
         # The CPU may have been split for a larger batch earlier in this process.

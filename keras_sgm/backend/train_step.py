@@ -17,16 +17,26 @@ hooks, each written once in `keras.ops`:
 `tf.distribute` replica its own draws.
 """
 
+import contextlib
 import warnings
 
 import keras
 
 BACKEND = keras.backend.backend()
 
-if BACKEND == "torch":
-    # torch.compile warns, with a stack trace, about every cached dtype helper
-    # of Keras it traces; those helpers are pure, so tracing through is exact.
-    warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+
+@contextlib.contextmanager
+def compiler_warnings_quieted():
+    """Inside (a `fit`), PyTorch's warning about Keras's cached helpers is not shown.
+
+    torch.compile warns, with a stack trace, about every cached dtype helper
+    of Keras it traces; those helpers are pure, so tracing through is exact.
+    The filter is undone on leaving.
+    """
+    with warnings.catch_warnings():
+        if BACKEND == "torch":
+            warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")
+        yield
 
 
 def run_stateless(fn, variables, values):

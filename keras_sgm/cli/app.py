@@ -13,6 +13,7 @@ import sys
 import click
 
 import keras_sgm
+from keras_sgm.cli.backend import import_backend
 
 
 class OneLineErrors(click.Group):
@@ -47,7 +48,7 @@ class BackendCommand(click.Command):
         self.reads_data = reads_data
 
     def invoke(self, ctx):
-        keras_sgm.import_backend(quiet_tensorflow=self.reads_data)
+        import_backend(self.reads_data)
         _cache_jax_compilations()
         return super().invoke(ctx)
 

@@ -245,7 +245,7 @@ def _shipped_for(sampler, checkpoint, preset):
 @main.command()
 @checkpoint_option
 @num_option(None, help="Number of images [default: 64; with --label all, 10 per row].")
-@label_option("Sample this class, by name or index (class-conditional models; --digit is the same); 'all' "
+@label_option("Sample this class, by name or index (class-conditional models); 'all' "
               "writes one row per class, 'any' draws each class at random, 'none' samples the unconditional "
               "path. [default: any for a class-conditional model (guided samples score far better), else none]")
 @guidance_option()
@@ -308,7 +308,7 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
               help="Instead of --keep, a PNG of the same size: white where pixels are known.")
 @checkpoint_option
 @num_option(8, maximum=10_000, help="Completions to draw.")
-@label_option("Complete it as this class, by name or index (class-conditional models; --digit is the same).")
+@label_option("Complete it as this class, by name or index (class-conditional models).")
 @guidance_option()
 @steps_option(500, help="Euler-Maruyama steps.")
 @click.option("--resample", type=click.IntRange(min=1, max=100), default=1, show_default=True,

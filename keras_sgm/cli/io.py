@@ -44,14 +44,14 @@ def can_create_files_in(folder):
 
 def load_model_or_fail(checkpoint, preset=None):
     """The model of `--checkpoint`, else the shipped one of `--preset` (MNIST when both are None)."""
-    from keras_sgm.backend.tensorflow import import_tensorflow_if_installed
+    from keras_sgm.cli.backend import import_tensorflow
     from keras_sgm.models.saving import CheckpointError, load_model
 
     if checkpoint is not None and preset is not None:
         fail("give --checkpoint or --preset, not both.")
     if checkpoint is not None:
         # A training checkpoint's EMA copy makes Keras import TensorFlow; the shipped model has none.
-        import_tensorflow_if_installed()
+        import_tensorflow()
     try:
         return load_model(checkpoint if preset is None else preset)
     except CheckpointError as error:

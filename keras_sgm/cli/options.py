@@ -319,5 +319,5 @@ class Label(click.ParamType):
 
 
 def label_option(help):
-    """`--label`, with `--digit` kept as its synonym (keras-sgm 0.1)."""
-    return click.option("--label", "--digit", "label", type=Label(), default=None, help=help)
+    """`--label`: a class by name or index, or all, any or none."""
+    return click.option("--label", "label", type=Label(), default=None, help=help)

@@ -14,12 +14,17 @@ class DatasetUnavailableError(RuntimeError):
 
 
 def tensorflow_for_data():
-    """TensorFlow for tf.data only: when another backend trains, TF stays off the GPUs."""
+    """TensorFlow for tf.data: when another backend computes, TensorFlow stays off the GPUs,
+    whose memory it would otherwise take."""
     import keras
+    import tensorflow as tf
 
-    from keras_sgm.backend.tensorflow import import_tensorflow
-
-    return import_tensorflow(for_data_only=keras.backend.backend() != "tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:  # TensorFlow's devices are already initialised: they stay as they are
+            pass
+    return tf
 
 
 def _unavailable(builder, reason):

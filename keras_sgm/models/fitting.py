@@ -8,11 +8,10 @@ and, if it keeps one, its EMA update.
 
 from keras import ops
 
-from keras_sgm.backend.train_step import TrainStep
+from keras_sgm.backend.train_step import TrainStep, compiler_warnings_quieted
 from keras_sgm.data import validation
 from keras_sgm.data.images import unit_floats
-
-_SEED_STATE = "seed_generator_state"
+from keras_sgm.models.legacy import SEED_STATE, saved_seed_state
 
 
 class ImageFitting(TrainStep):
@@ -43,14 +42,15 @@ class ImageFitting(TrainStep):
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
-        store[_SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
+        store[SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
 
     def load_own_variables(self, store):
         own = self._trainable_variables + self._non_trainable_variables
         for index, variable in enumerate(own):
             variable.assign(store[f"{index}"])
-        if _SEED_STATE in store.keys():  # absent from checkpoints of keras-sgm 0.1
-            self.seed_generator.state.assign(store[_SEED_STATE])
+        seed_state = saved_seed_state(store)
+        if seed_state is not None:
+            self.seed_generator.state.assign(seed_state)
 
 
 class CheckedImageFit:
@@ -72,7 +72,8 @@ class CheckedImageFit:
             self.check_labels(y, "`y`")
         if validation_data is not None:
             self.check_images(validation.image_batch(validation_data), "validation_data")
-        return super().fit(x, y, validation_data=validation_data, **kwargs)
+        with compiler_warnings_quieted():
+            return super().fit(x, y, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs):
         self.check_images(x, "x")

@@ -132,10 +132,9 @@ def load_pretrained(preset=DEFAULT_PRESET):
         )
     import keras
 
-    from keras_sgm.backend.loading import initializers_skipped
+    from keras_sgm.models import latent as _registers_every_model_class  # noqa: F401
 
-    with initializers_skipped():
-        model = keras.saving.load_model(path, compile=False)
+    model = keras.saving.load_model(path, compile=False)
     guide = PRESETS[preset].guide
     if guide is not None:
         # The shipped guide autoguides the preset's unconditional samples, in Python as on the command line.

@@ -39,11 +39,9 @@ def load_model(path=None, compile=False, kind=None):
     """
     import keras
 
-    import keras_sgm
-    from keras_sgm.backend.loading import initializers_skipped
     from keras_sgm.diffusion.protocol import ScoreFunction
+    from keras_sgm.models import latent as _registers_every_model_class  # noqa: F401
 
-    keras_sgm.import_backend()  # registers the classes a file may hold
     kind = kind or ScoreFunction
     from keras_sgm.models.presets import DEFAULT_PRESET, PRESETS, load_pretrained
 
@@ -61,8 +59,7 @@ def load_model(path=None, compile=False, kind=None):
             f"or of another format. Use an earlier checkpoint or save the model again."
         )
     try:
-        with initializers_skipped():
-            model = keras.saving.load_model(path, compile=compile)
+        model = keras.saving.load_model(path, compile=compile)
     except Exception as error:  # noqa: BLE001 - every failure is the same to the user
         detail = " ".join(f"{type(error).__name__}: {error}".split())[:200]
         raise CheckpointError(

@@ -11,6 +11,7 @@ from keras_sgm.models.blocks import (
     self_attention,
 )
 from keras_sgm.models.layers import DepthToSpace, GaussianFourierFeatures, SpaceToDepth
+from keras_sgm.models.legacy import functional_unet_arguments
 
 DEFAULT_CHANNELS = (32, 64, 128, 256)
 
@@ -101,8 +102,8 @@ def _upsample(h, like, name, dtype):
 class UNet(keras.Model):
     """The U-Net of `build_unet`, which saves its build arguments as its config.
 
-    Networks saved by keras-sgm 0.1 load as plain functional models;
-    `unet_arguments` reads theirs from their layers.
+    Networks saved by keras-sgm 0.1 load as plain functional models
+    (`keras_sgm.models.legacy`).
     """
 
     def __init__(self, image_shape=(28, 28, 1), channels=DEFAULT_CHANNELS, embed_dim=256, fourier_scale=30.0,
@@ -242,9 +243,8 @@ def build_unet(
 def unet_arguments(network):
     """The `build_unet` arguments that shaped `network`.
 
-    A `UNet` keeps them in its config; a network saved by keras-sgm 0.1 (a
-    plain functional model) tells them only through its layers' names and
-    settings, which are read here.
+    A `UNet` keeps them in its config; a network of a keras-sgm 0.1 file is
+    read by `keras_sgm.models.legacy`.
 
     Returns:
         A dict with `patch_size`, `channels`, `blocks_per_level`, `attention`
@@ -255,25 +255,10 @@ def unet_arguments(network):
     >>> unet_arguments(build_unet(channels=(8, 16, 32), patch_size=2))["channels"]
     (8, 16, 32)
     """
+    if not isinstance(network, UNet):
+        return functional_unet_arguments(network)
     keys = ("patch_size", "channels", "blocks_per_level", "attention", "dropout")
-    if isinstance(network, UNet):
-        return {key: network.build_config_[key] for key in keys}
-    layers_by_name = {layer.name: layer for layer in network.layers}
-    channels = []
-    while f"down{len(channels)}_conv" in layers_by_name:
-        channels.append(layers_by_name[f"down{len(channels)}_conv"].filters)
-    blocks = 0
-    while f"down0_block{blocks}_conv1" in layers_by_name:
-        blocks += 1
-    dropout = layers_by_name.get("down0_block0_dropout")
-    patchify = layers_by_name.get("patchify")
-    return {
-        "patch_size": 1 if patchify is None else patchify.block_size,
-        "channels": tuple(channels),
-        "blocks_per_level": blocks,
-        "attention": any(isinstance(layer, layers.MultiHeadAttention) for layer in network.layers),
-        "dropout": 0.0 if dropout is None else dropout.rate,
-    }
+    return {key: network.build_config_[key] for key in keys}
 
 
 def network_classes(network, num_classes=None):

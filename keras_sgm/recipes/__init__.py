@@ -12,5 +12,4 @@ __getattr__ = lazy_exports(globals(), {
     "DEFAULTS": "keras_sgm.recipes.config",
     "TrainingConfig": "keras_sgm.recipes.config",
     "train": "keras_sgm.recipes.training",
-    "train_mnist": "keras_sgm.recipes.training",
 })

@@ -21,7 +21,7 @@ from keras_sgm.recipes.architecture import architecture, is_latent_run, score_mo
 from keras_sgm.recipes.autoencoder_stage import prepare_autoencoder
 from keras_sgm.recipes.callbacks import NonFiniteLossError, sample_quality, training_callbacks
 from keras_sgm.recipes.checkpoints import check_continues, continued_run, resume_or_start, save_atomically
-from keras_sgm.recipes.config import DEFAULTS, TrainingConfig
+from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.recipes.data import run_data, training_data
 from keras_sgm.recipes.guide import GUIDE_FILE, KeepGuide, attach_guide, carry_guide
 from keras_sgm.recipes.optimizer import default_optimizer
@@ -204,9 +204,3 @@ def peers_lost_message(parallel, checkpoint):
             f"command again on every host to resume."
         ) from error
 
-
-def train_mnist(**options):
-    """keras-sgm 0.1's form of `train`: `train(TrainingConfig(**options))`, where `data=None` is MNIST."""
-    if options.get("data") is None:
-        options.pop("data", None)
-    return train(TrainingConfig(**options))

@@ -38,15 +38,10 @@ SAMPLE_GUIDANCE = 3.0
 
 def sampler_outputs(model):
     """Short runs of every sampler, guided, unconditional and inpainting."""
-    # The 0.1.0 import paths, which keras_sgm._compat keeps.
-    from keras_sgm.samplers import (
-        edm_heun,
-        euler_maruyama,
-        half_mask,
-        inpaint,
-        predictor_corrector,
-        probability_flow_ode,
-    )
+    # The fixture was written at 508dc24 with that version's module paths (keras_sgm.samplers).
+    from keras_sgm.sampling.inpainting import inpaint
+    from keras_sgm.sampling.masks import half_mask
+    from keras_sgm.sampling.samplers import edm_heun, euler_maruyama, predictor_corrector, probability_flow_ode
 
     guided = model.guided(SAMPLE_LABELS, SAMPLE_GUIDANCE)
     known = np.load(FIXTURE)["x_test"][:3, ..., None].astype("float32") / 255.0
