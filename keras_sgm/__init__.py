@@ -2,9 +2,8 @@
 
 Importing the package imports no backend and changes nothing global: each
 name below is imported on first use (PEP 562). `load_model` loads any
-`.keras` file keras-sgm saved; `keras.saving.load_model` does too once a
-keras-sgm model class has been imported (`import keras_sgm.models.registry`
-imports them all).
+`.keras` file keras-sgm saved; `keras.saving.load_model` does too once
+`keras_sgm.load_model` has been imported, which registers every class.
 """
 
 from keras_sgm._lazy import lazy_exports

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_sgm import ScoreModel, VESchedule
+from keras_sgm import ScoreModel
 from tests.conftest import small_model
 
 
@@ -63,8 +63,3 @@ def test_eps_outside_zero_one_is_rejected(eps):
     with pytest.raises(ValueError, match="eps"):
         ScoreModel(eps=eps)
 
-
-@pytest.mark.parametrize("sigma", [0.0, -25.0])
-def test_non_positive_sigma_is_rejected(sigma):
-    with pytest.raises(ValueError, match="sigma"):
-        ScoreModel(schedule=VESchedule(sigma))

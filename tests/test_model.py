@@ -127,9 +127,15 @@ def test_ema_weights_trail_the_raw_weights_and_drive_score(digits):
     )
 
 
-def test_without_ema_the_raw_network_samples():
-    model = ScoreModel(ema_decay=None)
-    assert model.ema_network is None and model.inference_network is model.network
+def test_without_ema_the_trained_raw_network_samples(digits):
+    model = small_model(seed=1, ema_decay=None)
+    images = np.random.RandomState(0).rand(2, 28, 28, 1).astype("float32")
+    times = np.array([0.3, 0.7], "float32")
+    before = to_numpy(model.score(images, times))
+    model.fit(digits[0][:64], batch_size=32, epochs=1, verbose=0)
+    after = to_numpy(model.score(images, times))
+    assert not np.allclose(before, after)
+    np.testing.assert_array_equal(after, to_numpy(model.score(images, times, network=model.network)))
 
 
 def test_uint8_and_float_images_train_identically(digits):

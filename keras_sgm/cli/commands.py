@@ -54,7 +54,6 @@ def info():
     click.echo(f"backend    {backend} (KERAS_BACKEND={os.environ.get('KERAS_BACKEND', 'unset')})")
     click.echo(f"{backend:<10} {_backend_version(backend)}")
     click.echo(f"training   {_training_parallelism()}")
-    click.echo("           latent runs encode their training images once, before the score model trains")
     click.echo(f"devices    {', '.join(_devices(backend))}")
 
 

@@ -93,7 +93,7 @@ def load_mnist(split="train", batch_size=128, data_dir=None, shuffle=True, seed=
     Each element is `(images, labels)`: uint8 images 0..255 of shape
     `(batch_size, 28, 28, 1)` and int64 labels. `ScoreModel` rescales uint8
     images to [0, 1] inside its train step, so a quarter of the bytes cross
-    from the pipeline to the model; `keras_sgm.images.unit_floats` does the
+    from the pipeline to the model; `keras_sgm.data.images.unit_floats` does the
     same for other uses. Training batches all have
     the same size (the last partial batch is dropped), so compiled steps
     are traced once.

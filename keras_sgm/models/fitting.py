@@ -81,7 +81,7 @@ class CheckedImageFit:
 
     def check_images(self, data, argument):
         """Raises a `ValueError` naming the problem if `data` cannot train this model
-        (see `keras_sgm.validation.check_images`)."""
+        (see `keras_sgm.data.validation.check_images`)."""
         validation.check_images(data, self.image_shape, argument, self.num_classes)
 
     def check_labels(self, labels, argument):

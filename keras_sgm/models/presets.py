@@ -46,20 +46,20 @@ PRESETS = {
         "mnist", WEIGHTS_DIR / "mnist_score_model.keras",
         "KERAS_BACKEND=tensorflow keras-sgm train --epochs 48 --autoencoder-epochs 4 --output-dir runs/mnist-v7 && "
         "python scripts/export_pretrained.py runs/mnist-v7/model.keras",
-        "class-conditional MNIST digits, latent diffusion (version 7)",
+        "class-conditional MNIST digits, latent diffusion",
         guide="mnist_guide", autoguidance=AUTOGUIDANCE_SCALE, autoguidance_interval=AUTOGUIDANCE_INTERVAL),
     "fashion_mnist": Preset(
         "fashion_mnist", WEIGHTS_DIR / "fashion_mnist_score_model.keras",
         "KERAS_BACKEND=jax keras-sgm train --data fashion_mnist --output-dir runs/fashion-v1 && "
         "python scripts/export_pretrained.py runs/fashion-v1/model.keras --preset fashion_mnist",
-        "class-conditional Fashion-MNIST clothes, latent diffusion, the default recipe (version 1)"),
+        "class-conditional Fashion-MNIST clothes, latent diffusion, the default recipe"),
     "mnist_consistency": Preset(
         "mnist_consistency", WEIGHTS_DIR / "mnist_consistency_model.keras",
         "KERAS_BACKEND=jax keras-sgm tune-consistency --output-dir runs/mnist-cd-v3 && "
         "KERAS_BACKEND=jax keras-sgm tune-consistency --epochs 10 --output-dir runs/mnist-cd-v3 && "
         "python scripts/export_pretrained.py runs/mnist-cd-v3/model.keras --preset mnist_consistency",
         "the shipped MNIST model distilled into a consistency model with its guidance built in, for 1 to 4 "
-        "network evaluations (version 3)"),
+        "network evaluations"),
     "mnist_guide": Preset(
         "mnist_guide", WEIGHTS_DIR / "mnist_guide_model.keras",
         "KERAS_BACKEND=jax python -c \"import keras_sgm; keras_sgm.load_pretrained().autoencoder.save("
@@ -68,23 +68,12 @@ PRESETS = {
         "--output-dir runs/mnist-guide-e8 && python scripts/export_pretrained.py runs/mnist-guide-e8/model.keras "
         "--preset mnist_guide",
         "the autoguidance guide of the MNIST model: a U-Net of a fifth of its size, trained for 8 epochs "
-        "on its autoencoder's latents (version 1)"),
+        "on its autoencoder's latents"),
 }
 """The shipped models by name; `"mnist"` is the default everywhere.
 
-The MNIST version 7 is the main job's recipe (latent diffusion: an
-autoencoder, here trained for 4 epochs where the main job now trains 2, then
-the residual latent U-Net, Adam 2e-3 with warm-up and cosine decay, EMA
-0.9995, label dropout 0.1) run for 48 epochs instead of 14, with TensorFlow.
-Versions 1 to 6 were the tutorial's pixel-space network (`CHANGELOG.md`;
-commit 1e06e6f's `REPRODUCE` gives their commands). The Fashion-MNIST
-version 1 is the default recipe as it is, 14 epochs on JAX. The MNIST
-consistency model is `keras-sgm tune-consistency`'s default run from the
-MNIST model (its ODE guided at 2 distilled with ECT's loss, 6 epochs with the
-gap halving every epoch), resumed with `--epochs 10`, which stretches the same
-schedule: 4 more epochs at the fourth to sixth gaps, the learning rate decaying
-to 0 again. The MNIST guide is a small U-Net trained briefly on the MNIST
-model's autoencoder, which autoguides that model's unconditional samples.
+Each one's `reproduce` gives the commands that made it; `CHANGELOG.md` tells
+how they changed between releases.
 """
 
 DEFAULT_PRESET = "mnist"

@@ -15,7 +15,7 @@ def architecture(image_shape, continued=None, autoencoder=None, **given):
     Each of `patch_size`, `channels`, `blocks_per_level`, `attention` and
     `dropout` is as given when not None, else that of the `continued` model
     (see `continued_run`), else the default: `PIXEL_UNET`, or
-    `keras_sgm.latent.LATENT_UNET` with an `autoencoder`.
+    `keras_sgm.models.latent.LATENT_UNET` with an `autoencoder`.
     """
     saved = unet_arguments(continued.network) if continued is not None else {}
     defaults = PIXEL_UNET if autoencoder is None else {**PIXEL_UNET, **LATENT_UNET}

@@ -25,6 +25,10 @@ class GaussianDataScore:
     def conditioning(self, batch_size):
         return {}
 
+    def guided(self, labels=None, guidance=None, **guide):
+        """Itself: the data has no classes and nothing guides it."""
+        return self
+
     def denoise(self, x, sigma):
         variance = ops.square(ops.reshape(sigma, (-1, 1, 1, 1)))
         # A tensor mean: torch cannot mix NumPy arrays with tensors that need a gradient.
