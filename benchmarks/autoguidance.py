@@ -20,7 +20,7 @@ import time
 
 import keras
 
-from keras_sgm.diffusion.autoguidance import NO_GUIDE
+from keras_sgm.diffusion.guidance import NO_GUIDE
 from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.classifier import shipped_features_for
 from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_images

@@ -22,7 +22,6 @@ import time
 import numpy as np
 
 from keras_sgm.data.images import save_grid
-from keras_sgm.diffusion.guidance import resolve_guidance
 from keras_sgm.evaluation import metrics
 from keras_sgm.evaluation.evaluate import evaluate_model, load_reference_images
 from keras_sgm.models.presets import CONSISTENCY_PRESET, DEFAULT_PRESET
@@ -81,7 +80,7 @@ def main():
         print("| sampler | steps | guidance | NFE | FID | classifier score | recognised | class shares |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- |")
         for sampler, steps, guidance in args.only or ROWS:
-            guidance = resolve_guidance(models[sampler], guidance)
+            guidance = models[sampler].guided(0, guidance).scale
             report, _ = evaluate_model(models[sampler], test_images, train_images, num=args.num, sampler=sampler,
                                        steps=steps, reference=reference, labels=labels, guidance=guidance)
             report["nfe"] = network_evaluations(report["nfe"], guidance)
@@ -95,7 +94,7 @@ def main():
         print("\n| sampler | steps | guidance | img/s at batch 256 |")
         print("| --- | --- | --- | --- |")
         for sampler, steps, guidance in SPEED_ROWS:
-            guidance = resolve_guidance(models[sampler], guidance)
+            guidance = models[sampler].guided(0, guidance).scale
             speed = images_per_second(models[sampler], sampler, steps, guidance)
             speeds.append({"sampler": sampler, "steps": steps, "guidance": guidance, "images_per_second": speed})
             print(f"| {sampler} | {steps} | {guidance:g} | {speed:.1f} |")

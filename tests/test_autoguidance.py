@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_sgm.diffusion.autoguidance import AutoGuidedScore
+from keras_sgm.diffusion.guidance import DEFAULT_AUTOGUIDANCE, Guided
 from keras_sgm.sampling.samplers import edm_heun
 from tests.conftest import FIXTURE, small_model, to_numpy
 from tests.helpers.analytic import GaussianDataScore
@@ -17,7 +17,7 @@ def test_autoguidance_of_gaussian_data_narrows_it_as_its_ode_says():
     # from sigma_max >> s, g ends at std s^w g^(1 - w): sharper than the data for g > s, w > 1.
     model, guide = GaussianDataScore(0.0, 1.0), GaussianDataScore(0.0, 1.5)
     for scale in (1.0, 2.0, 3.0):  # one compiled program: the scale is an input
-        images, nfe = edm_heun(AutoGuidedScore(model, guide, scale=scale), 4000, steps=64, seed=0)
+        images, nfe = edm_heun(Guided(model, scale=scale, guide=guide), 4000, steps=64, seed=0)
         expected = 1.0**scale * 1.5 ** (1.0 - scale)
         assert nfe == 127 and abs(images.std() / expected - 1.0) < 0.02 and abs(images.mean()) < 0.02, scale
 
@@ -26,7 +26,7 @@ def test_a_guidance_interval_guides_between_its_levels_only():
     model, guide = GaussianDataScore(0.0, 1.0), GaussianDataScore(0.0, 1.5)
 
     def spread(interval):
-        images, _ = edm_heun(AutoGuidedScore(model, guide, scale=3.0, interval=interval), 2000, steps=32, seed=0)
+        images, _ = edm_heun(Guided(model, scale=3.0, guide=guide, interval=interval), 2000, steps=32, seed=0)
         return images.std()
 
     everywhere, nowhere, middle = spread(None), spread((1e3, 1e4)), spread((0.5, 2.0))
@@ -34,7 +34,7 @@ def test_a_guidance_interval_guides_between_its_levels_only():
     assert abs(nowhere - 1.0) < 0.03  # no level inside: the model alone, data of std 1
     assert everywhere < middle < nowhere  # guided at some levels: sharper than the data, less than throughout
     with pytest.raises(ValueError, match="two noise levels 0 <= low < high"):
-        AutoGuidedScore(model, guide, interval=(2.0, 1.0))
+        Guided(model, scale=3.0, guide=guide, interval=(2.0, 1.0))
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,6 @@ def test_sample_autoguides_with_a_guide_file_and_refuses_one_of_another_shape(mo
                            "guide network on every backend")
 def test_a_run_keeps_an_early_state_of_itself_that_autoguides_its_unconditional_samples(tmp_path):
 
-    from keras_sgm.diffusion.autoguidance import DEFAULT_AUTOGUIDANCE
     from keras_sgm.models.saving import load_model
     from keras_sgm.recipes.config import TrainingConfig
     from keras_sgm.recipes.training import train
@@ -114,10 +113,10 @@ def test_a_run_keeps_an_early_state_of_itself_that_autoguides_its_unconditional_
     assert all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, kept.weights))
     assert not all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, model.inference_network.weights))
     view = model.guided()
-    assert view.guide is model.own_guide and view.scale == DEFAULT_AUTOGUIDANCE
+    assert view.guide is model and view.guide_network is model.guide_network and view.scale == DEFAULT_AUTOGUIDANCE
     autoguided, unguided = (sample(model, 4, steps=3, guide=guide_arg)[0] for guide_arg in (None, "none"))
     assert np.abs(autoguided - unguided).max() > 1e-3
-    assert not hasattr(model.guided(labels=[1, 2, 3, 4]), "guide")  # labelled: classifier-free guidance
+    assert model.guided(labels=[1, 2, 3, 4]).kind == "classifier-free"
     # Training on later keeps the same guide.
     train(dataclasses.replace(config, epochs=4))
     resumed = load_model(tmp_path / "model.keras")

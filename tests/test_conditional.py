@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_sgm.diffusion.guidance import classifier_free
 from keras_sgm.sampling.inpainting import inpaint
 from keras_sgm.sampling.masks import half_mask
 from keras_sgm.sampling.sample import sample
@@ -34,10 +35,10 @@ def test_guidance_interpolates_between_unconditional_and_conditional(conditional
     sigma = conditional.schedule.marginal_std(times)
     unconditional = to_numpy(conditional.denoise(images, sigma))
     labelled = to_numpy(conditional.denoise(images, sigma, labels=3))
-    # A tensor scale takes the guided path (one doubled batch, the formula) at every value,
-    # 0 and 1 included, where a Python 0 or 1 skips it.
+    # One doubled batch gives the formula at every scale, 0 and 1 included.
+    labels = conditional.labels_for(3, len(images))
     for w in (0.0, 1.0, 2.5):
-        guided = to_numpy(conditional.denoise(images, sigma, labels=3, guidance=keras.ops.convert_to_tensor(w)))
+        guided = to_numpy(classifier_free(conditional, images, sigma, labels, keras.ops.convert_to_tensor(w)))
         np.testing.assert_allclose(guided, unconditional + w * (labelled - unconditional), rtol=1e-5, atol=1e-5)
     assert np.abs(labelled - unconditional).max() > 1e-3
 

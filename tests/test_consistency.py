@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from keras_sgm import ScoreModel
 from keras_sgm.cli import main
+from keras_sgm.diffusion.guidance import classifier_free
 from keras_sgm.models.saving import load_model
 from keras_sgm.recipes import training
 from keras_sgm.recipes.config import TUNING_DEFAULTS
@@ -60,7 +61,7 @@ def consistency_loss(model, network, images, labels, teacher):
     import functools
 
     denoise = functools.partial(model.denoise, network=network)
-    model.consistency.teacher = functools.partial(teacher.denoise, guidance=TUNING_DEFAULTS.teacher_guidance)
+    model.consistency.teacher = functools.partial(classifier_free, teacher, scale=TUNING_DEFAULTS.teacher_guidance)
     return np.mean([float(to_numpy(model.consistency(denoise, model.schedule, images, labels,
                                                      keras.random.SeedGenerator(seed), step=0)))
                     for seed in range(32)])

@@ -201,7 +201,7 @@ model = tiny_latent_model(tiny_autoencoder(seed=3), seed=3)
 model.save({out!r} + "/latent.keras")
 rng = np.random.default_rng(0)
 latents = rng.normal(size=(2, 7, 7, 4)).astype("float32")
-scores = model.score(latents, np.array([0.1, 0.7], "float32"), labels=np.array([2, 9]), guidance=3.0)
+scores = model.score(latents, np.array([0.1, 0.7], "float32"), labels=np.array([2, 9]))
 np.savez({out!r} + "/outputs.npz", latents=latents, scores=keras.ops.convert_to_numpy(scores),
          images=keras.ops.convert_to_numpy(model.decode(latents)))
 """
@@ -213,8 +213,7 @@ def test_a_latent_model_saved_on_another_backend_gives_the_same_outputs(backend,
                    env={**os.environ, "KERAS_BACKEND": NEXT_BACKEND[backend]}, check=True, capture_output=True, timeout=600)
     loaded = keras.saving.load_model(tmp_path / "latent.keras")
     expected = np.load(tmp_path / "outputs.npz")
-    scores = loaded.score(expected["latents"], np.array([0.1, 0.7], "float32"), labels=np.array([2, 9]),
-                          guidance=3.0)
+    scores = loaded.score(expected["latents"], np.array([0.1, 0.7], "float32"), labels=np.array([2, 9]))
     np.testing.assert_allclose(to_numpy(scores), expected["scores"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(to_numpy(loaded.decode(expected["latents"])), expected["images"], atol=1e-5)
 

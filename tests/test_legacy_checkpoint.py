@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from keras_sgm import ScoreModel
+from keras_sgm.diffusion.guidance import classifier_free
 from tests.conftest import to_numpy
 from tests.helpers.make_legacy_checkpoint import (
     CHECKPOINT,
@@ -44,7 +45,9 @@ def test_the_legacy_checkpoint_gives_the_same_scores(legacy, expected):
     images, times, labels = probe_inputs()
     np.testing.assert_allclose(to_numpy(legacy.score(images, times, labels=labels)), expected["scores"],
                                rtol=1e-4, atol=1e-4)
-    guided = legacy.score(images, times, labels=labels, guidance=SAMPLE_GUIDANCE)
+    images, sigma = keras.ops.convert_to_tensor(images), legacy.schedule.marginal_std(times)
+    denoised = classifier_free(legacy, images, sigma, legacy.labels_for(labels, len(images)), SAMPLE_GUIDANCE)
+    guided = (denoised - images) / keras.ops.reshape(sigma, (-1, 1, 1, 1)) ** 2
     np.testing.assert_allclose(to_numpy(guided), expected["guided_scores"], rtol=1e-4, atol=1e-4)
 
 

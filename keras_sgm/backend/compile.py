@@ -1,4 +1,5 @@
-"""Compiled functions on each backend: sampler programs, input gradients, and the train step's jit setting."""
+"""Compiled functions on each backend: sampler programs and their cache, input gradients, and the train
+step's jit setting."""
 
 
 from keras_sgm.backend.train_step import BACKEND, run_stateless
@@ -63,7 +64,6 @@ def compile_stateful(fn, variables):
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        _quiet_retracing_warnings()
         return tf.function(fn, reduce_retracing=True, autograph=False)
 
     import torch
@@ -73,23 +73,6 @@ def compile_stateful(fn, variables):
             return fn(*args)
 
     return call
-
-
-class _DropRetracingWarnings:
-    """Each sampler call compiles its own closures on purpose; TensorFlow
-    counts those as retracing of one function and warns after five calls."""
-
-    @staticmethod
-    def filter(record):
-        return "triggered tf.function retracing" not in record.getMessage()
-
-
-def _quiet_retracing_warnings():
-    import logging
-
-    logger = logging.getLogger("tensorflow")
-    if not any(isinstance(f, _DropRetracingWarnings) for f in logger.filters):
-        logger.addFilter(_DropRetracingWarnings())
 
 
 def input_gradient(fn, x, has_aux=False):
@@ -130,3 +113,30 @@ def input_gradient(fn, x, has_aux=False):
             gradient = torch.autograd.grad(value, x)[0]
             aux = None if aux is None else aux.detach()
     return (gradient, aux) if has_aux else gradient
+
+
+class ProgramCache:
+    """A model's compiled sampler programs, by key, and the generator of their noise.
+
+    A model holds one as `sampling_programs`, as keras-hub keeps its
+    generate function on the model, and clears it when a network or the
+    schedule it traced is replaced. The noise generator is reseeded by every
+    sampler call, so that a seed gives the same samples whatever ran before.
+    """
+
+    def __init__(self):
+        self.programs = {}
+        self._noise = None
+
+    @property
+    def noise(self):
+        """The `keras.random.SeedGenerator` of the sampler noise, made on first use."""
+        if self._noise is None:
+            import keras
+
+            self._noise = keras.random.SeedGenerator(0)
+        return self._noise
+
+    def clear(self):
+        """Drops the compiled programs; the next sampler call compiles again."""
+        self.programs.clear()

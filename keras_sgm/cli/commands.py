@@ -210,7 +210,7 @@ def _sampler_of(model, sampler, churn):
 def _guide_of(model, guide, sampler):
     """The `guide` of `ScoreModel.guided` that `--guide` names: None (the model's own default: its guide
     network for unconditional samples), `"none"`, or the guide model loaded from a file or a preset."""
-    from keras_sgm.diffusion.autoguidance import NO_GUIDE, check_guide
+    from keras_sgm.diffusion.guidance import NO_GUIDE, check_guide
 
     if guide is None or guide == NO_GUIDE:
         return guide
@@ -288,10 +288,10 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
     else:
         which = class_names(model)[int(labels[0])]
     details = [which] if which else []
-    if hasattr(view, "guide"):
+    if view.kind == "autoguidance":
         details.append(f"autoguidance {view.scale:g}{noise_interval(view.interval)}")
     elif label != "none":
-        details.append(f"guidance {view.guidance:g}")
+        details.append(f"guidance {view.scale:g}")
     what = f"{'unconditional ' if label == 'none' else ''}{noun(model)}"
     what += f" ({', '.join(details)})" if details else ""
     click.echo(f"{total} {what} with {sampler} ({nfe} NFE) in {seconds:.1f} s -> {out}"

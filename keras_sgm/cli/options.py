@@ -46,7 +46,7 @@ class NoiseInterval(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, tuple) or value == "all":
             return value
-        from keras_sgm.diffusion.autoguidance import check_interval  # imports Keras: not for --help
+        from keras_sgm.diffusion.guidance import check_interval  # imports Keras: not for --help
 
         try:
             return check_interval(str(value).split(","))

@@ -11,8 +11,7 @@ __getattr__ = lazy_exports(globals(), {
     "Preconditioning": "keras_sgm.diffusion.preconditioning",
     "DenoisingScoreMatching": "keras_sgm.diffusion.loss",
     "ConsistencyTuning": "keras_sgm.diffusion.consistency",
-    "GuidedScore": "keras_sgm.diffusion.guidance",
-    "AutoGuidedScore": "keras_sgm.diffusion.autoguidance",
+    "Guided": "keras_sgm.diffusion.guidance",
+    "guided_view": "keras_sgm.diffusion.guidance",
     "ScoreFunction": "keras_sgm.diffusion.protocol",
-    "ProgramCache": "keras_sgm.diffusion.protocol",
 })

@@ -56,7 +56,7 @@ class ConsistencyTuning:
             which keeps the unconditional path that guidance needs.
         num_classes: Number of classes of a conditional model, or None.
         teacher: A denoiser `teacher(x, sigma, labels)` whose ODE to distil,
-            such as the score model's `denoise` with its guidance fixed;
+            such as `classifier_free` of the score model at a fixed scale;
             None (ECT) takes the path of the data itself. Not saved with the
             model: a run that resumes gives it again.
 
@@ -64,7 +64,7 @@ class ConsistencyTuning:
 
     >>> tuning = ConsistencyTuning(q=2.0, stage_steps=1000, num_classes=10)
     >>> loss = tuning(model.denoise, model.schedule, images, labels, seed_generator, step=0)
-    >>> guided = functools.partial(score_model.denoise, guidance=2.0)
+    >>> guided = functools.partial(classifier_free, score_model, scale=2.0)
     >>> distillation = ConsistencyTuning(q=2.0, stage_steps=1000, num_classes=10, teacher=guided)
     """
 

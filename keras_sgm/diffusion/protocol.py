@@ -32,9 +32,11 @@ class ScoreFunction(Protocol):
         image_shape: Shape of one image that `decode` returns.
         state_variables: The Keras variables `denoise` (and `decode`) read;
             they are carried into the compiled programs.
-        sampling_programs: A `keras_sgm.programs.ProgramCache` that keeps
-            the compiled programs and the sampler noise; it lives as long as
-            the model, as keras-hub keeps its generate function.
+        sampling_programs: A `keras_sgm.backend.compile.ProgramCache` that
+            keeps the compiled programs and the sampler noise; it lives as
+            long as the model, as keras-hub keeps its generate function. A
+            view of a model (`Guided`) shares the model's and names what it
+            adds to the trace in `program_key`.
     """
 
     schedule: object
@@ -52,44 +54,3 @@ class ScoreFunction(Protocol):
     def decode(self, x):
         """Samples in the sampler's space -> images in [0, 1] (the identity in pixel space)."""
 
-
-class ProgramCache:
-    """The compiled sampler programs of one model and the generator of their noise.
-
-    A `ScoreFunction` holds one as `sampling_programs`, as keras-hub keeps
-    its generate function on the model; `ScoreModel` clears it when its
-    schedule or a network is replaced. The noise generator is reseeded by
-    every sampler call, so that a seed gives the same samples whatever ran
-    before.
-
-    Example:
-
-    >>> cache = ProgramCache()
-    >>> cache.clear()
-    """
-
-    def __init__(self):
-        self.programs = {}
-        self.children = {}
-        self._noise = None
-
-    def child(self, key):
-        """The cache of a view that traces this model with others (autoguidance), by `key`, made on
-        first use and cleared with this one."""
-        if key not in self.children:
-            self.children[key] = ProgramCache()
-        return self.children[key]
-
-    @property
-    def noise(self):
-        """The `keras.random.SeedGenerator` of the sampler noise, made on first use."""
-        if self._noise is None:
-            import keras
-
-            self._noise = keras.random.SeedGenerator(0)
-        return self._noise
-
-    def clear(self):
-        """Drops the compiled programs; the next sampler call compiles again."""
-        self.programs.clear()
-        self.children.clear()

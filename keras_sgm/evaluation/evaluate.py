@@ -84,11 +84,11 @@ def evaluate_model(model, test_images, train_images=None, num=10_000, sampler="h
               **options}
     report.update(metrics.quality_report(images, reference_features, test_images, train_images, labels, features))
     view = model.guided(None if labels is None else labels[:1], guidance, guide, guide_interval)
-    if hasattr(view, "guide"):
+    if view.kind == "autoguidance":
         report["autoguidance"] = view.scale
         report["guide_interval"] = None if view.interval is None else list(view.interval)
     elif labels is not None:
-        report["guidance"] = view.guidance
+        report["guidance"] = view.scale
     if bpd_images:
         bits = np.concatenate([
             bits_per_dim(model, test_images[first : first + batch_size][: bpd_images - first],

@@ -6,18 +6,11 @@ import keras
 from keras import ops
 
 from keras_sgm.backend.train_step import ReplicaSeedGenerator
-from keras_sgm.diffusion.autoguidance import NO_GUIDE, AutoGuidedScore, check_interval
+from keras_sgm.backend.compile import ProgramCache
 from keras_sgm.diffusion.consistency import ConsistencyTuning
-from keras_sgm.diffusion.guidance import (
-    DEFAULT_GUIDANCE,
-    GuidedScore,
-    guidance_conditioning,
-    guide,
-    label_input,
-)
+from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE, check_interval, guided_view, label_input
 from keras_sgm.diffusion.loss import DenoisingScoreMatching
 from keras_sgm.diffusion.preconditioning import Preconditioning
-from keras_sgm.diffusion.protocol import ProgramCache
 from keras_sgm.diffusion.schedules import VESchedule
 from keras_sgm.models.ema import average_copy, update_average
 from keras_sgm.models.fitting import CheckedImageFit, ImageFitting
@@ -213,7 +206,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         """`labels` as the network's int32 `(batch_size,)` input (see `label_input`)."""
         return label_input(labels, batch_size, self.num_classes)
 
-    def denoise(self, x, sigma, labels=None, guidance=None, network=None, training=False):
+    def denoise(self, x, sigma, labels=None, network=None, training=False):
         """The denoised images `D(x, sigma)`, EDM's interface: what the samplers and the loss call.
 
         Args:
@@ -221,11 +214,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             sigma: `(batch,)` noise levels.
             labels: For a conditional model, one label or `(batch,)` labels
                 to condition on (the "no label" token allowed); None is the
-                unconditional denoiser.
-            guidance: A classifier-free guidance scale `w` with `labels`:
-                `D(x) + w (D(x | label) - D(x))` from one doubled batch.
-                None is the plain conditional denoiser (`w = 1`), without
-                the unconditional half.
+                unconditional denoiser. Guidance is `guided`'s.
             network: Which network to use; the EMA network by default.
             training: Runs the network in training mode (its dropout on).
 
@@ -235,36 +224,21 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         network = network if network is not None else self.inference_network
         x = ops.convert_to_tensor(x, "float32")
         sigma = ops.convert_to_tensor(sigma, "float32")
-        batch_size = ops.shape(x)[0]
+        labels = self.labels_for(labels, ops.shape(x)[0])
         # The U-Net's noise input c_noise is the schedule's time of sigma, which it was trained on.
-        noise_input = self.schedule.time_from_std(sigma)
-        if labels is None or guidance is None:
-            labels = self.labels_for(labels, batch_size)
-            return self.preconditioning.denoise(network, x, sigma, noise_input, labels, training)
-        both = self.preconditioning.denoise(
-            network,
-            ops.concatenate([x, x]),
-            ops.concatenate([sigma, sigma]),
-            ops.concatenate([noise_input, noise_input]),
-            ops.concatenate([self.labels_for(labels, batch_size), self.labels_for(None, batch_size)]),
-            training,
-        )
-        return guide(both[:batch_size], both[batch_size:], guidance)
+        return self.preconditioning.denoise(network, x, sigma, self.schedule.time_from_std(sigma), labels, training)
 
-    def score(self, images, times, labels=None, guidance=1.0, network=None):
+    def score(self, images, times, labels=None, network=None):
         """The score `grad log p_t(images | labels)` at a batch of `times`, `(D - x) / sigma(t)^2`.
 
         For code that works in time, as the score-SDE papers do; the samplers
-        call `denoise` at noise levels.
+        call `denoise` at noise levels, guided through `guided`.
 
         Args:
             images: `(batch, *image_shape)` noisy images.
             times: `(batch,)` times in (0, 1].
             labels: For a conditional model, one label or `(batch,)` labels
                 to condition on; None gives the unconditional score.
-            guidance: Classifier-free guidance scale `w`: 0 is
-                unconditional, 1 plainly conditional, larger values sharpen
-                the class (see `keras_sgm.diffusion.guidance`).
             network: Which network to use; the EMA network by default.
 
         Returns:
@@ -272,12 +246,8 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         """
         images = ops.convert_to_tensor(images, "float32")
         sigma = self.schedule.marginal_std(times)
-        denoised = self.denoise(images, sigma, network=network,
-                                **guidance_conditioning(self._label_tensor(labels, images), guidance))
+        denoised = self.denoise(images, sigma, labels=labels, network=network)
         return (denoised - images) / ops.square(ops.reshape(sigma, (-1, 1, 1, 1)))
-
-    def _label_tensor(self, labels, images):
-        return None if labels is None else self.labels_for(labels, ops.shape(images)[0])
 
     def call(self, inputs):
         """`model([images, times])` (or `[images, times, labels]`) is `model.score(...)`."""
@@ -292,53 +262,30 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         """
         self.guide_network = average_copy(self.inference_network)
 
-    @property
-    def own_guide(self):
-        """The guide network seen as a model (what `AutoGuidedScore` takes), or None."""
-        if self.guide_network is None:
-            return None
-        if getattr(self, "_own_guide", None) is None or self._own_guide.network is not self.guide_network:
-            # One object per guide network: the compiled sampler programs are cached by its identity.
-            self._own_guide = _GuideNetwork(self, self.guide_network)
-        return self._own_guide
-
     def guided(self, labels=None, guidance=None, guide=None, guide_interval=None):
-        """This model seen by the samplers with fixed labels and guidance.
+        """This model seen by the samplers with fixed labels and guidance (`keras_sgm.diffusion.guidance`).
 
-        Unconditional samples (no labels) of a model with a guide network are
-        autoguided by it by default, at the model's `autoguidance` scale and
-        interval; `guide="none"` turns that off.
+        Unconditional samples of a model with a guide network are autoguided
+        by it at the model's `autoguidance` scale and interval; labelled ones
+        get classifier-free guidance at `default_guidance`.
 
         Args:
             labels: One label or one per image, or None for unconditional.
-            guidance: The guidance scale; None takes `default_guidance`, or
-                with a guide the model's `autoguidance`, else
-                `DEFAULT_AUTOGUIDANCE`.
-            guide: A weaker model of the same data: autoguidance
-                (`keras_sgm.diffusion.autoguidance`) instead of
-                classifier-free guidance, with or without labels; None: the
-                guide network for unconditional samples; `"none"`: no
-                autoguidance.
-            guide_interval: With a guide, the `(low, high)` noise levels
-                where it guides; None: the model's `autoguidance_interval`
-                with its own guide, else all of them.
+            guidance: The scale of whichever guidance applies; None: its default.
+            guide: A weaker model of the same data to autoguide with, with or
+                without labels; `"none"` turns autoguidance off.
+            guide_interval: With autoguidance, the `(low, high)` noise
+                levels where the guide guides.
+
+        Returns:
+            A `Guided` view, which every sampler takes.
 
         Example:
 
         >>> images, nfe = edm_heun(model.guided(labels=7, guidance=2.0), 16)
         >>> images, nfe = edm_heun(model.guided(guide=small_model, guidance=2.0, guide_interval=(0.1, 2)), 16)
         """
-        if guide is None and labels is None and not self.is_consistency_model:
-            guide = self.own_guide
-        if guide is self.own_guide and guide is not None:
-            guidance = self.autoguidance if guidance is None else guidance
-            guide_interval = self.autoguidance_interval if guide_interval is None else guide_interval
-        if guide is not None and not (isinstance(guide, str) and guide == NO_GUIDE):
-            return AutoGuidedScore(self, guide, labels, guidance, guide_interval)
-        if guide_interval is not None:
-            raise ValueError("a guide interval applies to autoguidance: give a guide too (--guide-interval with "
-                             "--guide).")
-        return GuidedScore(self, labels, guidance)
+        return guided_view(self, labels, guidance, guide, guide_interval)
 
     # The hooks of the backend's train step (`keras_sgm.backend.TrainStep`) that
     # `ImageFitting` leaves to the model.
@@ -397,21 +344,3 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
         return cls(**config)
 
-
-class _GuideNetwork:
-    """A model's guide network seen as a model of its own: the same schedule, preconditioning,
-    labels and decoder, the guide's weights (see `ScoreModel.keep_guide`)."""
-
-    def __init__(self, model, network):
-        self.model, self.network = model, network
-
-    def __getattr__(self, name):
-        # Shapes, classes, labels_for and the autoencoder are the model's.
-        return getattr(self.model, name)
-
-    @property
-    def state_variables(self):
-        return self.network.weights
-
-    def denoise(self, x, sigma, labels=None):
-        return self.model.denoise(x, sigma, labels=labels, network=self.network)

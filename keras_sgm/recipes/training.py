@@ -14,6 +14,7 @@ from keras_sgm.backend.distribution import data_parallel
 from keras_sgm.data.images import save_grid
 from keras_sgm.data.validation import image_batch
 from keras_sgm.diffusion.consistency import ConsistencyTuning
+from keras_sgm.diffusion.guidance import classifier_free
 from keras_sgm.models.autoencoder import Autoencoder
 from keras_sgm.models.saving import load_model
 from keras_sgm.models.unet import build_unet
@@ -176,7 +177,7 @@ def _consistency_tuning(config, total_steps):
     teacher = None
     if config.teacher_guidance is not None:
         # The score model being tuned, as it was: its guided ODE is what the tuning distils.
-        teacher = functools.partial(load_model(config.init_weights).denoise, guidance=config.teacher_guidance)
+        teacher = functools.partial(classifier_free, load_model(config.init_weights), scale=config.teacher_guidance)
     if not config.consistency_stages:
         return ConsistencyTuning(teacher=teacher)
     return ConsistencyTuning(q=2.0, stage_steps=max(1, -(-total_steps // config.consistency_stages)),

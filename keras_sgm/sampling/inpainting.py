@@ -7,17 +7,16 @@ from keras_sgm.backend.compile import input_gradient
 from keras_sgm.data import validation
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.sampling.masks import half_mask  # noqa: F401 - inpainting's masks, importable from here
-from keras_sgm.sampling.programs import SamplingRun
+from keras_sgm.sampling.generate import generate, progress_bar
 from keras_sgm.sampling.samplers import reverse_sde_step, time_grid
 
 
-class ReconstructionGuided:
-    """A score pulled towards agreeing with known pixels (reconstruction guidance).
+def reconstruction_guided(D, decode, known, mask, weight):
+    """`D(x, sigma)` pulled towards agreeing with known pixels (reconstruction guidance).
 
-    The model's denoised estimate `D(x)`, decoded to pixels, should
-    reproduce the known pixels; the score `(D - x) / sigma^2` gains the
-    gradient of that mismatch,
-    `s(x) - weight / (2 sigma^2) * grad_x |mask * (known - decode(D(x)))|^2`
+    The denoised estimate `D(x)`, decoded to pixels, should reproduce the
+    known pixels; the score `(D - x) / sigma^2` gains the gradient of that
+    mismatch, `- weight / (2 sigma^2) grad_x |mask (known - decode(D(x)))|^2`
     (Ho et al. 2022, "Video Diffusion Models", section 3.1). It steers the
     generated pixels, which replacement alone leaves blind to the known ones
     until the noise is low; in a latent space, where pixels cannot be
@@ -25,59 +24,26 @@ class ReconstructionGuided:
     decoder.
 
     Args:
-        model: Anything with a `schedule`, `denoise(x, sigma)` and `decode(x)`:
-            a `ScoreModel`, or the conditioned denoiser a sampler step sees.
+        D: A denoiser `D(x, sigma)`.
+        decode: The model's decoder (the identity in pixel space).
         known: The known pixels (zero elsewhere).
         mask: 1 where a pixel is known.
-        weight: The guidance weight; 0 is the model's own score.
+        weight: The guidance weight; 0 is the model's own denoiser.
 
-    Example:
-
-    >>> guided = ReconstructionGuided(model, known, mask, weight=25.0)
-    >>> denoised = guided.denoise(noisy_images, sigma)  # what `inpaint` steps with
+    Returns:
+        The guided denoiser, `D(x, sigma)`.
     """
 
-    def __init__(self, model, known, mask, weight):
-        self.model, self.known, self.mask, self.weight = model, known, mask, weight
-        self.schedule = model.schedule
-
-    def denoise(self, x, sigma):
+    def guided(x, sigma):
         def mismatch(y):
-            denoised = self.model.denoise(y, sigma)
-            return ops.sum(self.mask * ops.square(self.known - self.model.decode(denoised))), denoised
+            denoised = D(y, sigma)
+            return ops.sum(mask * ops.square(known - decode(denoised))), denoised
 
         pull, denoised = input_gradient(mismatch, x, has_aux=True)
-        # The score gains -weight / (2 sigma^2) * pull, so D = x + sigma^2 s gains -weight / 2 * pull.
-        return denoised - 0.5 * self.weight * pull
+        # The score gains -weight / (2 sigma^2) pull, so D = x + sigma^2 s gains -weight / 2 pull.
+        return denoised - 0.5 * weight * pull
 
-
-def _keep_known(x, value, mask):
-    return mask * value + (1.0 - mask) * x
-
-
-def _inpainting_step(model, normal, x, t, t_next, known, mask, weight, resample, reconstruct, replace):
-    if reconstruct:
-        model = ReconstructionGuided(model, known, mask, weight)
-    std, std_next = model.schedule.marginal_std(t), model.schedule.marginal_std(t_next)
-    for back in range(resample):
-        if back:
-            # RePaint: noise the result back to t and denoise it again.
-            x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * normal()
-        x, mean = reverse_sde_step(model, normal, x, t, t_next)
-        if replace:
-            # The known pixels become the known image noised to t_next.
-            x = _keep_known(x, known + std_next * normal(), mask)
-    return x, mean
-
-
-def _inpainting(trace, times, known, mask, weight, resample, reconstruct, replace):
-    x = trace.prior()
-    if replace:
-        # The known pixels as a draw of the prior's noise level around them.
-        x = _keep_known(x, known + trace.prior(), mask)
-    x = trace.loop(_inpainting_step, x, times, known=known, mask=mask, weight=weight,
-                   resample=resample, reconstruct=reconstruct, replace=replace)
-    return trace.decode(x)
+    return guided
 
 
 def inpaint(model, images, mask, *, steps=500, resample=1,
@@ -132,16 +98,42 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
         raise ValueError("inpainting integrates a score, and a consistency model has none: inpaint with the "
                          "score model it was tuned from.")
     images, mask = validation.known_pixels(images, mask, model.image_shape)
+    steps = validation.positive_int(steps, "steps")
     resample = validation.positive_int(resample, "resample")
     weight = validation.finite_non_negative(reconstruction_guidance, "reconstruction_guidance")
     replace = tuple(model.sample_shape) == tuple(model.image_shape)
+    reconstruct = weight > 0
     if not (replace or weight):
         raise ValueError("a latent model inpaints through reconstruction guidance alone: "
                          "give reconstruction_guidance > 0.")
-    run = SamplingRun(model, len(images), seed, progress, total_steps=steps)
-    completed = run.generate(_inpainting, times=time_grid(steps, eps), known=images * mask, mask=mask,
-                             weight=weight,
-                             constants={"resample": resample, "reconstruct": weight > 0, "replace": replace})
+    schedule = model.schedule
+
+    def inpainting(D, x, loop, normal, times, known, mask, weight):
+        if reconstruct:
+            D = reconstruction_guided(D, model.decode, known, mask, weight)
+
+        def keep_known(x, value):
+            return mask * value + (1.0 - mask) * x
+
+        def step(i, x, normal):
+            std, std_next = schedule.marginal_std(times[i]), schedule.marginal_std(times[i + 1])
+            for back in range(resample):
+                if back:
+                    # RePaint: noise the result back to t and denoise it again.
+                    x = x + ops.sqrt(ops.square(std) - ops.square(std_next)) * normal()
+                x, mean = reverse_sde_step(D, schedule, x, times[i], times[i + 1], normal)
+                if replace:
+                    # The known pixels become the known image noised to the next level.
+                    x = keep_known(x, known + std_next * normal())
+            return ops.where(i < steps - 1, x, mean)
+
+        if replace:
+            # The known pixels start as a draw of the prior's noise level around them.
+            x = keep_known(x, known + normal() * schedule.prior_std())
+        return loop(step, x, steps)
+
+    completed = generate(model, len(images), inpainting, seed=seed, progress=progress_bar(progress, steps),
+                         times=time_grid(steps, eps), known=images * mask, mask=mask, weight=weight)
     if keep_known:
         completed = mask * images + (1.0 - mask) * np.clip(completed, 0.0, 1.0)
     return completed, steps * resample

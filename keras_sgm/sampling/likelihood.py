@@ -20,7 +20,8 @@ from keras import ops
 
 from keras_sgm.backend.compile import input_gradient
 from keras_sgm.sampling.ode_solver import solve_adaptive
-from keras_sgm.sampling.programs import SamplingRun
+from keras_sgm.backend.compile import compile_stateful
+from keras_sgm.sampling.generate import conditioned_denoiser, progress_bar, reseed
 from keras_sgm.sampling.samplers import pf_ode_velocity, sigmas_of_times
 
 
@@ -54,21 +55,22 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
     pixels = np.asarray(pixels)
     batch = len(pixels)
     dims = math.prod(model.sample_shape)
-    run = SamplingRun(model, batch, seed, progress, total_steps=100)
+    noise = model.sampling_programs.noise
+    reseed(noise, seed)
     if dequantize:
-        uniform = keras.random.uniform(pixels.shape, seed=run.noise)
+        uniform = keras.random.uniform(pixels.shape, seed=noise)
         x = (ops.cast(pixels, "float32") + uniform) / 256.0
     else:
         x = ops.cast(pixels, "float32")
-    probe = ops.sign(run.normal())
+    probe = ops.sign(keras.random.normal((batch, *model.sample_shape), seed=noise))
     schedule = model.schedule
-    conditioned = run.conditioned()
+    D = conditioned_denoiser(model, batch)
 
     def slope(state, std):
         images = ops.reshape(state[:, :dims], (batch, *model.sample_shape))
 
         def probed(y):
-            velocity = pf_ode_velocity(conditioned, y, std)
+            velocity = pf_ode_velocity(D, y, std)
             return ops.sum(velocity * probe), velocity
 
         grad, v = input_gradient(probed, images, has_aux=True)
@@ -78,7 +80,9 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
     state = ops.concatenate([ops.reshape(x, (batch, dims)), ops.zeros((batch, 1))], axis=1)
     start = float(sigmas_of_times(schedule, eps))
     prior_std = schedule.prior_std()
-    state, nfe = solve_adaptive(slope, state, start, prior_std, rtol, atol, run.compile, run.advance)
+    bar = progress_bar(progress, 100)
+    state, nfe = solve_adaptive(slope, state, start, prior_std, rtol, atol,
+                                lambda fn: compile_stateful(fn, model.state_variables), None if bar is None else bar.add)
     state = ops.convert_to_numpy(state).astype("float64")
     latent, delta_log_p = state[:, :dims], state[:, dims]
     log_prior = -0.5 * dims * math.log(2 * math.pi * prior_std**2) - np.sum(latent**2, axis=1) / (

@@ -63,7 +63,7 @@ def solve_adaptive(slope, x, start, end, rtol, atol, compile, advance=None):
         end: Where it ends.
         rtol: Relative tolerance.
         atol: Absolute tolerance.
-        compile: Compiles a function of tensors (`SamplingRun.compile`).
+        compile: Compiles a function of tensors (`compile_stateful` over the model's variables).
         advance: Called with the percentage points of `[start, end]` each
             accepted step covers, for a progress bar.
 

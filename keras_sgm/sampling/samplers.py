@@ -7,10 +7,9 @@ a NumPy array of images in [0, 1] and the number of network evaluations
 (NFE) per image. The images are the decoder's output, not clipped: a good
 model keeps them in [0, 1], and `sample()` clips them for files and metrics.
 
-The update of one step is a small module-level function of `keras.ops`, and
-the sampler's algorithm a program of a few lines: the prior, the loop of
-steps along the sampler's grid, the decoder. `SamplingRun.generate`
-(`keras_sgm.sampling.programs`) compiles each program once per model.
+Each fixed-step sampler writes its algorithm as a function of the denoiser
+`D(x, sigma)` in `keras.ops`, and `generate` (`keras_sgm.sampling.generate`)
+runs it from the prior to the decoder as one compiled, cached program.
 
 The ODE samplers integrate the probability-flow ODE in the noise level,
 `dx/dsigma = (x - D(x, sigma)) / sigma`, the form EDM (Karras et al. 2022)
@@ -23,9 +22,10 @@ import math
 import numpy as np
 from keras import ops
 
+from keras_sgm.backend.compile import compile_stateful
 from keras_sgm.data import validation
 from keras_sgm.sampling.ode_solver import solve_adaptive
-from keras_sgm.sampling.programs import SamplingRun
+from keras_sgm.sampling.generate import conditioned_denoiser, decoded, generate, prior, progress_bar, reseed
 
 # Grids.
 
@@ -64,97 +64,21 @@ def sigmas_of_times(schedule, times):
 # Updates shared by several samplers.
 
 
-def _per_image(value, x):
-    return ops.full((ops.shape(x)[0],), value)
-
-
-def pf_ode_velocity(model, x, sigma):
+def pf_ode_velocity(D, x, sigma):
     """`dx/dsigma = (x - D(x, sigma)) / sigma` of the probability-flow ODE at noise level `sigma`."""
-    return (x - model.denoise(x, _per_image(sigma, x))) / sigma
+    return (x - D(x, sigma)) / sigma
 
 
-def score_at(model, x, sigma):
-    """The score `(D(x, sigma) - x) / sigma^2`, for the samplers that step in time."""
-    return (model.denoise(x, _per_image(sigma, x)) - x) / ops.square(sigma)
-
-
-def reverse_sde_step(model, normal, x, t, t_next):
+def reverse_sde_step(D, schedule, x, t, t_next, normal):
     """One Euler-Maruyama step of the reverse SDE from `t` to `t_next`: `(x_next, mean)`.
 
-    `x <- x + g(t)^2 s(x, t) dt + g(t) sqrt(dt) z`; the mean, without the
-    noise, is what the sampler returns after its last step.
+    `x <- x + g(t)^2 s(x, t) dt + g(t) sqrt(dt) z`, with the score
+    `s = (D - x) / sigma^2`; the mean, without the noise, is what the
+    sampler returns after its last step.
     """
-    dt = t - t_next
-    g = model.schedule.diffusion_coeff(t)
-    mean = x + g**2 * score_at(model, x, model.schedule.marginal_std(t)) * dt
+    dt, g, sigma = t - t_next, schedule.diffusion_coeff(t), schedule.marginal_std(t)
+    mean = x + g**2 * (D(x, sigma) - x) / ops.square(sigma) * dt
     return mean + g * ops.sqrt(dt) * normal(), mean
-
-
-def _langevin_then_reverse_sde_step(model, normal, x, t, t_next, snr):
-    # Corrector: one Langevin step at t, sized so that the noise is `snr` times
-    # the score's pull (Song et al. 2021, Algorithm 5).
-    score = score_at(model, x, model.schedule.marginal_std(t))
-    score_norm = ops.sqrt(ops.sum(ops.square(score), axis=(1, 2, 3), keepdims=True))
-    noise_norm = math.sqrt(math.prod(ops.shape(x)[1:]))
-    step_size = 2.0 * ops.square(snr * noise_norm / score_norm)
-    x = x + step_size * score + ops.sqrt(2.0 * step_size) * normal()
-    # Predictor: the reverse SDE's Euler-Maruyama step.
-    return reverse_sde_step(model, normal, x, t, t_next)
-
-
-def _edm_step(model, normal, x, sigma, sigma_next, gamma, sigma_max):
-    # EDM Algorithm 2, lines 4-6: raise the noise to sigma_hat = (1 + gamma) sigma
-    # with fresh noise, except at the prior's level, above which the network saw nothing.
-    gamma = ops.where(sigma < 0.999 * sigma_max, gamma, 0.0)
-    sigma_hat = sigma * (1.0 + gamma)
-    # sqrt(sigma_hat^2 - sigma^2), written without the cancellation that leaves
-    # a fused multiply-add a few ulp from 0 at gamma = 0.
-    x = x + sigma * ops.sqrt(gamma * (2.0 + gamma)) * normal()
-    # Line 7-8: an Euler step of the probability-flow ODE to sigma_next.
-    slope = pf_ode_velocity(model, x, sigma_hat)
-    x_euler = x + (sigma_next - sigma_hat) * slope
-    # Lines 9-11: Heun's correction with the slope at the end of the step.
-    slope_next = pf_ode_velocity(model, x_euler, sigma_next)
-    x = x + (sigma_next - sigma_hat) * 0.5 * (slope + slope_next)
-    return x, x
-
-
-def _euler_step(model, normal, x, sigma, sigma_next):
-    # EDM's last step, to sigma = 0, is Euler's: it lands on the denoised image.
-    x = x + (sigma_next - sigma) * pf_ode_velocity(model, x, sigma)
-    return x, x
-
-
-def _consistency_step(model, normal, x, sigma, sigma_next):
-    # Song et al. 2023, Algorithm 1: jump to the clean end of the path, then noise it afresh to the
-    # next level; the last level is 0, which keeps the jump.
-    denoised = model.denoise(x, _per_image(sigma, x))
-    return denoised + sigma_next * normal(), denoised
-
-
-# The programs: each sampler's algorithm from the prior to the images.
-
-
-def _reverse_sde(trace, times):
-    return trace.decode(trace.loop(reverse_sde_step, trace.prior(), times))
-
-
-def _predictor_corrector(trace, times, snr):
-    return trace.decode(trace.loop(_langevin_then_reverse_sde_step, trace.prior(), times, snr=snr))
-
-
-def _heun(trace, sigmas, gamma):
-    # Heun steps along the levels of the rho-schedule, then Euler's last step to sigma = 0.
-    x = trace.loop(_edm_step, trace.prior(), sigmas[:-1], gamma=gamma, sigma_max=sigmas[0])
-    return trace.decode(trace.loop(_euler_step, x, sigmas[-2:]))
-
-
-def _heun_in_time(trace, sigmas):
-    return trace.decode(trace.loop(_edm_step, trace.prior(), sigmas, gamma=0.0, sigma_max=sigmas[0]))
-
-
-def _multistep_consistency(trace, sigmas):
-    return trace.decode(trace.loop(_consistency_step, trace.prior(), sigmas))
 
 
 # The samplers.
@@ -183,15 +107,23 @@ def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progres
 
     >>> images, nfe = euler_maruyama(model, 16, steps=500, seed=0)
     """
-    run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
-    return run.generate(_reverse_sde, times=time_grid(steps, eps)), steps
+    steps, schedule = validation.positive_int(steps, "steps"), model.schedule
+
+    def reverse_sde(D, x, loop, normal, times):
+        x = loop(lambda i, x, normal: reverse_sde_step(D, schedule, x, times[i], times[i + 1], normal)[0],
+                 x, steps - 1)
+        return reverse_sde_step(D, schedule, x, times[-2], times[-1], lambda: 0.0)[1]
+
+    images = generate(model, batch_size, reverse_sde, seed=seed, progress=progress_bar(progress, steps),
+                      times=time_grid(steps, eps))
+    return images, steps
 
 
 def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, seed=None, progress=False):
-    """Predictor-corrector: one Langevin corrector step, then an Euler-Maruyama step.
+    """Predictor-corrector (Song et al. 2021, Algorithm 5): a Langevin corrector step, then an
+    Euler-Maruyama step.
 
-    The Langevin step size is `2 (snr ||z|| / ||s||)^2` per image, as in
-    Song et al. (2021).
+    The Langevin step size is `2 (snr ||z|| / ||s||)^2` per image.
 
     Args:
         model: A `ScoreFunction`.
@@ -205,8 +137,25 @@ def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, see
     Returns:
         `(images, nfe)` as for `euler_maruyama`.
     """
-    run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
-    return run.generate(_predictor_corrector, times=time_grid(steps, eps), snr=snr), 2 * steps
+    steps, schedule = validation.positive_int(steps, "steps"), model.schedule
+
+    def langevin_then_reverse_sde(D, x, loop, normal, times, snr):
+        def step(i, x, normal):
+            # Corrector: a Langevin step at t, its noise `snr` times the score's pull.
+            sigma = schedule.marginal_std(times[i])
+            score = (D(x, sigma) - x) / ops.square(sigma)
+            score_norm = ops.sqrt(ops.sum(ops.square(score), axis=(1, 2, 3), keepdims=True))
+            step_size = 2.0 * ops.square(snr * math.sqrt(math.prod(x.shape[1:])) / score_norm)
+            x = x + step_size * score + ops.sqrt(2.0 * step_size) * normal()
+            # Predictor: the reverse SDE's Euler-Maruyama step; the last one returns its mean.
+            x_next, mean = reverse_sde_step(D, schedule, x, times[i], times[i + 1], normal)
+            return ops.where(i < steps - 1, x_next, mean)
+
+        return loop(step, x, steps)
+
+    images = generate(model, batch_size, langevin_then_reverse_sde, seed=seed,
+                      progress=progress_bar(progress, steps), times=time_grid(steps, eps), snr=snr)
+    return images, 2 * steps
 
 
 def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0, seed=None,
@@ -235,10 +184,30 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
     """
     steps = validation.positive_int(steps, "steps")
     churn = validation.finite_non_negative(churn, "churn")
-    run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
+
+    def heun(D, x, loop, normal, sigmas, gamma):
+        def step(i, x, normal):
+            sigma, sigma_next = sigmas[i], sigmas[i + 1]
+            # Lines 4-6: raise the noise to sigma_hat = (1 + gamma) sigma with fresh noise, except at
+            # the prior's level, above which the network saw nothing. sqrt(sigma_hat^2 - sigma^2) is
+            # written without the cancellation that leaves a fused multiply-add a few ulp from 0.
+            gamma_i = ops.where(sigma < 0.999 * sigmas[0], gamma, 0.0)
+            sigma_hat = sigma * (1.0 + gamma_i)
+            x = x + sigma * ops.sqrt(gamma_i * (2.0 + gamma_i)) * normal()
+            # Lines 7-8: an Euler step to sigma_next; lines 9-11: Heun's correction.
+            slope = pf_ode_velocity(D, x, sigma_hat)
+            slope_next = pf_ode_velocity(D, x + (sigma_next - sigma_hat) * slope, sigma_next)
+            return x + (sigma_next - sigma_hat) * 0.5 * (slope + slope_next)
+
+        x = loop(step, x, steps - 1)
+        # The last step, Euler's to sigma = 0, lands on the denoised image.
+        return D(x, sigmas[steps - 1])
+
     sigmas = np.append(karras_sigmas(steps, sigma_min, model.schedule.prior_std(), rho), 0.0)
     gamma = min(churn / steps, math.sqrt(2.0) - 1.0)
-    return run.generate(_heun, sigmas=sigmas, gamma=gamma), 2 * steps - 1
+    images = generate(model, batch_size, heun, seed=seed, progress=progress_bar(progress, steps),
+                      sigmas=sigmas, gamma=gamma)
+    return images, 2 * steps - 1
 
 
 def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps=1e-3, rtol=1e-5,
@@ -262,15 +231,30 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps
     """
     if solver not in ("adaptive", "heun"):
         raise ValueError(f"solver must be 'adaptive' or 'heun'; got {solver!r}.")
-    run = SamplingRun(model, batch_size, seed, progress, total_steps=steps if solver == "heun" else 100)
     if solver == "heun":
-        sigmas = sigmas_of_times(model.schedule, time_grid(steps, eps))
-        return run.generate(_heun_in_time, sigmas=sigmas), 2 * steps
-    sigma_end = float(sigmas_of_times(model.schedule, eps))
-    conditioned = run.conditioned()
-    x, nfe = solve_adaptive(lambda x, sigma: pf_ode_velocity(conditioned, x, sigma), run.prior(),
-                            model.schedule.prior_std(), sigma_end, rtol, atol, run.compile, run.advance)
-    return run.images(x), nfe
+        steps = validation.positive_int(steps, "steps")
+
+        def heun_in_time(D, x, loop, normal, sigmas):
+            def step(i, x, normal):
+                slope = pf_ode_velocity(D, x, sigmas[i])
+                slope_next = pf_ode_velocity(D, x + (sigmas[i + 1] - sigmas[i]) * slope, sigmas[i + 1])
+                return x + (sigmas[i + 1] - sigmas[i]) * 0.5 * (slope + slope_next)
+
+            return loop(step, x, steps)
+
+        images = generate(model, batch_size, heun_in_time, seed=seed, progress=progress_bar(progress, steps),
+                          sigmas=sigmas_of_times(model.schedule, time_grid(steps, eps)))
+        return images, 2 * steps
+    shape = (validation.positive_int(batch_size, "batch_size"), *model.sample_shape)
+    noise = model.sampling_programs.noise
+    reseed(noise, seed)
+    D = conditioned_denoiser(model, shape[0])
+    bar = progress_bar(progress, 100)
+    x, nfe = solve_adaptive(lambda x, sigma: pf_ode_velocity(D, x, sigma), prior(model, shape, noise),
+                            model.schedule.prior_std(), float(sigmas_of_times(model.schedule, eps)), rtol, atol,
+                            lambda fn: compile_stateful(fn, model.state_variables),
+                            None if bar is None else bar.add)
+    return decoded(model, x), nfe
 
 
 def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None, progress=False):
@@ -310,5 +294,12 @@ def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None,
             or sigmas[-1] <= 0:
         raise ValueError(f"sigmas must be {steps} decreasing positive levels from the prior's {sigma_max:.4g}; "
                          f"got {sigmas.tolist()}.")
-    run = SamplingRun(model, batch_size, seed, progress, total_steps=steps)
-    return run.generate(_multistep_consistency, sigmas=np.append(sigmas, 0.0)), steps
+
+    def jump_and_renoise(D, x, loop, normal, sigmas):
+        # Jump to the clean end of the path, then noise it afresh to the next level (0 after the last).
+        x = loop(lambda i, x, normal: D(x, sigmas[i]) + sigmas[i + 1] * normal(), x, steps - 1)
+        return D(x, sigmas[steps - 1])
+
+    images = generate(model, batch_size, jump_and_renoise, seed=seed, progress=progress_bar(progress, steps),
+                      sigmas=np.append(sigmas, 0.0))
+    return images, steps

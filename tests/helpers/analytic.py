@@ -3,7 +3,7 @@
 from keras import ops
 
 from keras_sgm import VESchedule
-from keras_sgm.diffusion.protocol import ProgramCache
+from keras_sgm.backend.compile import ProgramCache
 
 
 class GaussianDataScore:

@@ -1,0 +1,129 @@
+"""The one compiled-loop helper under the samplers: prior, loop and decoder in one cached program.
+
+A fixed-step sampler is its paper's algorithm, written as a function
+
+    algorithm(D, x, loop, normal, **inputs) -> samples
+
+- `D(x, sigma)`: the model's denoiser with this call's labels and guidance,
+  at one noise level `sigma` for the whole batch;
+- `x`: a draw from the prior, `N(0, sigma_max^2 I)`;
+- `loop(step, x, count)`: `x = step(i, x, normal)` for `i` in
+  `range(count)`, as one compiled loop; `normal()` draws standard normal
+  noise of `x`'s shape;
+- `normal()`: the same draw, outside the loop;
+- `inputs`: the arrays the algorithm reads (its grid, its settings), as
+  tensors.
+
+`generate` compiles `algorithm` with the decoder once per model, guidance
+kind, batch shape and set of Python values the algorithm captured, as
+keras-hub compiles its `generate_step`, and keeps the program in the model's
+`sampling_programs`. Everything else (seed, labels, guidance scale, grid) is
+an input, so a later call with other values reuses it.
+"""
+
+import random
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_sgm.backend.compile import compile_stateful
+from keras_sgm.backend.distribution import shard_batch
+from keras_sgm.data import validation
+
+
+def generate(model, batch_size, algorithm, *, seed=None, progress=None, **inputs):
+    """`algorithm` run compiled from the prior, its samples decoded: the images as a NumPy array.
+
+    Args:
+        model: A `ScoreFunction`, such as `ScoreModel.guided(...)`.
+        batch_size: Samples drawn at once.
+        algorithm: A function of `(D, x, loop, normal, **inputs)` (see the module
+            docstring); what it captures from its enclosing function must be
+            Python values, which become part of the cache key.
+        seed: Seed of the prior draw and every later draw; None for a random one.
+        progress: A `progress_bar`, completed when the program returns, or None.
+        **inputs: Arrays or numbers the algorithm reads, as float32 tensors.
+
+    Returns:
+        The decoder's images, not clipped.
+    """
+    shape = (validation.positive_int(batch_size, "batch_size"), *model.sample_shape)
+    cache = model.sampling_programs
+    key = (algorithm.__code__, _captured(algorithm), shape, getattr(model, "program_key", ()))
+    if key not in cache.programs:
+        cache.programs[key] = compile_stateful(_program(model, shape, algorithm, cache.noise),
+                                               [*model.state_variables, cache.noise.state])
+    reseed(cache.noise, seed)
+    inputs = {name: ops.convert_to_tensor(np.asarray(value, "float32")) for name, value in inputs.items()}
+    images = ops.convert_to_numpy(cache.programs[key](model.conditioning(shape[0]), inputs))
+    if progress is not None:
+        progress.update(progress.target)
+    return images
+
+
+def progress_bar(show, steps):
+    """A progress bar of `steps` sampler steps where `show`, else None."""
+    return keras.utils.Progbar(steps, unit_name="step") if show else None
+
+
+def _captured(algorithm):
+    """The Python values `algorithm` captured, which its trace bakes in."""
+    values = tuple(cell.cell_contents for cell in algorithm.__closure__ or ())
+    try:
+        hash(values)
+    except TypeError:
+        raise TypeError(f"{algorithm.__qualname__} captures an array; pass arrays to generate() as "
+                        f"inputs.") from None
+    return values
+
+
+def conditioned_denoiser(model, batch_size, conditioning=None):
+    """`D(x, sigma)`: `model.denoise` with its conditioning (by default `model.conditioning(batch_size)`)
+    bound, at one noise level `sigma` for the batch."""
+    conditioning = model.conditioning(batch_size) if conditioning is None else conditioning
+    return lambda x, sigma: model.denoise(x, ops.full((batch_size,), sigma), **conditioning)
+
+
+def _program(model, shape, algorithm, noise):
+    def program(conditioning, inputs):
+        def loop(step, x, count):
+            # The noise state rides in the loop carry: a variable assigned inside a traced loop
+            # body must not leak out of it (JAX).
+            def body(i, carry):
+                x, state = carry
+                noise.state.assign(state)
+                x = step(i, x, normal)
+                return x, noise.state.value
+
+            # Every replica of a data-parallel run steps its share of the batch.
+            x, state = ops.fori_loop(0, count, body, (shard_batch(x), noise.state.value))
+            noise.state.assign(state)
+            return x
+
+        def normal():
+            return keras.random.normal(shape, seed=noise)
+
+        D = conditioned_denoiser(model, shape[0], conditioning)
+        return model.decode(algorithm(D, normal() * model.schedule.prior_std(), loop, normal, **inputs))
+
+    return program
+
+
+def prior(model, shape, noise):
+    """A draw of `shape` from the prior `N(0, sigma_max^2 I)`."""
+    return keras.random.normal(shape, seed=noise) * model.schedule.prior_std()
+
+
+def reseed(noise, seed):
+    """Restarts the `SeedGenerator` `noise` at `seed` (None: a random one), as a fresh generator would."""
+    seed = random.randint(1, int(1e9)) if seed is None else int(seed)
+    noise.state.assign(ops.convert_to_tensor([seed, 0], noise.state.dtype))
+
+
+def decoded(model, x):
+    """The samples `x` decoded to images, as a NumPy array (a cached program)."""
+    key = ("decode", tuple(ops.shape(x)))
+    if key not in model.sampling_programs.programs:
+        model.sampling_programs.programs[key] = compile_stateful(model.decode, model.state_variables)
+    return ops.convert_to_numpy(model.sampling_programs.programs[key](x))
