@@ -23,8 +23,9 @@ score as `(D(x, sigma) - x) / sigma^2` (Tweedie's formula), so the loss
 
     E || (D(x0 + sigma z, sigma) - x0) / sigma ||^2  =  E || s(x, sigma) sigma + z ||^2
 
-is the sigma-weighted denoising score-matching loss. `keras_sgm.ScoreModel` holds
-it in a custom `train_step`, so that a plain `model.fit` trains it.
+is the sigma-weighted denoising score-matching loss. This page writes that loss
+and the sampler out; keras-sgm gives the network, the train step of each backend
+(so that a plain `model.fit` trains the model), and the callbacks.
 
 Like Stable Diffusion, this example learns in a latent space: an autoencoder first
 compresses each 28x28 digit to a 7x7x4 grid, and the score model learns there,
@@ -40,6 +41,7 @@ import pathlib
 
 import keras
 import numpy as np
+from keras import ops
 
 import keras_sgm
 from keras_sgm.backend.compile import training_jit_compile
@@ -62,7 +64,6 @@ from keras_sgm.recipes.config import DEFAULTS
 from keras_sgm.recipes.data import training_data
 from keras_sgm.recipes.guide import GUIDE_FILE, KeepGuide, attach_guide, carry_guide
 from keras_sgm.recipes.optimizer import default_optimizer
-from keras_sgm.sampling import edm_heun
 
 """
 ## Hyperparameters
@@ -152,28 +153,43 @@ scale the noise levels below are chosen for (Stable Diffusion's scale factor).
 never leaves half a file, and `resume_from` picks a run up where it stopped.
 """
 
-with parallel.scope():
-    autoencoder_path = output_dir / "autoencoder.keras"
+
+def train_autoencoder():
+    path = output_dir / "autoencoder.keras"
     autoencoder = keras_sgm.Autoencoder(data.image_shape, latent_channels=4, seed=config.seed, **LATENT_AUTOENCODER)
     autoencoder.compile(optimizer=default_optimizer(1e-3, config.autoencoder_epochs * steps))
     autoencoder.fit(**fit_data, epochs=config.autoencoder_epochs, verbose=config.verbose,
-                    initial_epoch=resume_from(autoencoder, autoencoder_path, steps),
-                    callbacks=[StopOnNonFiniteLoss(autoencoder_path), CalibrateLatents(calibration_images(fit_data)),
-                               AtomicCheckpoint(autoencoder_path)])
+                    initial_epoch=resume_from(autoencoder, path, steps),
+                    callbacks=[StopOnNonFiniteLoss(path), CalibrateLatents(calibration_images(fit_data)),
+                               AtomicCheckpoint(path)])
+    return autoencoder
+
 
 """
-## Latents, encoded once
+## The loss
 
-The score model learns on the latents of the training images, and the frozen
-autoencoder gives each image the same latents at every epoch. So the images are
-encoded once, here, rather than in every training step: the batches come in the
-same order, as `{"latents": z}` and their labels, and each step skips the
-encoder's forward pass. Stable Diffusion's trainers cache latents the same way.
+Each training step draws a noise level per latent grid from EDM's log-normal
+distribution, `ln sigma ~ N(-0.6, 1.6^2)`, which puts the training where the loss
+can still be lowered, and noises the grid: `x = x0 + sigma z`. It replaces 10 % of
+the labels by a "no label" token, which trains the unconditional score that
+guidance needs. The residual `(D(x, sigma) - x0) / sigma` is `s(x, sigma) sigma + z`:
+its squared norm is the loss above. The model calls this function from its train
+step, with its denoiser and its seed generator.
 """
 
-with parallel.scope():
-    fit_data, steps = training_data(data, config.batch_size, config.steps_per_epoch, config.seed, config.flip,
-                                    autoencoder=autoencoder)
+
+def score_matching_loss(denoise, schedule, x0, labels, seed):
+    batch = ops.shape(x0)[0]
+    sigma_range = schedule.marginal_std(ops.convert_to_tensor([1e-5, 1.0]))
+    sigma = ops.clip(ops.exp(-0.6 + 1.6 * keras.random.normal((batch,), seed=seed)), sigma_range[0], sigma_range[1])
+    z = keras.random.normal(ops.shape(x0), seed=seed)
+    if labels is not None:
+        dropped = keras.random.uniform((batch,), seed=seed) < config.label_dropout
+        labels = ops.where(dropped, data.num_classes, ops.cast(labels, "int32"))
+    std = ops.reshape(sigma, (-1, 1, 1, 1))
+    residual = (denoise(x0 + std * z, sigma, labels) - x0) / std
+    return ops.mean(ops.sum(ops.square(residual), axis=(1, 2, 3)))
+
 
 """
 ## The score model
@@ -185,35 +201,19 @@ features of `log sigma`, and the class through a learned embedding, added to eve
 residual block. EDM's preconditioning scales its input and output so that they
 stay of order one at every noise level.
 
-`LatentScoreModel` trains it on the autoencoder's latents. Each step draws the
-noise levels from EDM's log-normal distribution, which puts the training where
-the loss can still be lowered, and replaces 10 % of the labels by a "no label"
-token: that trains the unconditional score that guidance needs. It keeps an
-exponential moving average (EMA) of the weights, which samples better than the
-weights themselves.
-"""
+`LatentScoreModel` trains it with the loss above on the autoencoder's latents. The
+frozen autoencoder gives each image the same latents at every epoch, so the images
+are encoded once, before training, as Stable Diffusion's trainers cache them. It
+keeps an exponential moving average (EMA) of the weights, which samples better
+than the weights themselves.
 
-with parallel.scope():
-    keras.utils.set_random_seed(config.seed)  # the same weights however long the autoencoder trained
-    network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=data.num_classes, **LATENT_UNET)
-    model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=config.label_dropout,
-                                       ema_decay=config.ema_decay, seed=config.seed,
-                                       class_names=data.class_names, dataset=data.name)
-    total_steps = config.epochs * steps
-    model.compile(optimizer=default_optimizer(config.learning_rate, total_steps),
-                  jit_compile=training_jit_compile(total_steps))
-
-"""
-## Training
-
-`fit` with the package's callbacks: a NaN loss stops the run at once and keeps the
-last good checkpoint, the model (weights, EMA, optimizer and noise generator) is
-saved atomically after every epoch, and a grid of samples shows the progress.
-Every other epoch `SampleQuality` draws 500 samples from the EMA weights and
-scores them on the features of the dataset's shipped classifier: FID and KID
-against the test images, and the share recognised as the class asked for. The
-loss and those figures go to `history.csv`. The checkpoint of an interrupted run
-is loaded first.
+`fit` runs with the package's callbacks: a NaN loss stops the run at once and keeps
+the last good checkpoint, the model (weights, EMA, optimizer and noise generator)
+is saved atomically after every epoch, and a grid of samples shows the progress.
+Every other epoch `SampleQuality` draws 500 samples from the EMA weights and scores
+them on the features of the dataset's shipped classifier: FID and KID against the
+test images, and the share recognised as the class asked for. The loss and those
+figures go to `history.csv`. The checkpoint of an interrupted run is loaded first.
 
 `KeepGuide` saves the EMA network as it was after the second epoch. Once training
 ends it becomes the model's guide network: a weaker version of the same model,
@@ -222,7 +222,18 @@ which autoguides its unconditional samples (Karras et al. 2024),
 network's mistakes towards the data, and it needs no labels.
 """
 
-with parallel.scope():
+
+def train_score_model(autoencoder):
+    latent_data, steps = training_data(data, config.batch_size, config.steps_per_epoch, config.seed, config.flip,
+                                       autoencoder=autoencoder)
+    keras.utils.set_random_seed(config.seed)  # the same weights however long the autoencoder trained
+    network = keras_sgm.build_unet(autoencoder.latent_shape, num_classes=data.num_classes, **LATENT_UNET)
+    model = keras_sgm.LatentScoreModel(autoencoder, network, label_dropout=config.label_dropout,
+                                       ema_decay=config.ema_decay, seed=config.seed, class_names=data.class_names,
+                                       dataset=data.name, objective=score_matching_loss)
+    total_steps = config.epochs * steps
+    model.compile(optimizer=default_optimizer(config.learning_rate, total_steps),
+                  jit_compile=training_jit_compile(total_steps))
     checkpoint = output_dir / "model.keras"
     if checkpoint.exists():
         carry_guide(model, checkpoint)  # the guide network of a finished run, so that its weights load
@@ -230,34 +241,65 @@ with parallel.scope():
     if epochs_done:
         print(f"resuming from {checkpoint} after epoch {epochs_done}")
     quality = sample_quality(data, seed=config.seed)  # None where no classifier of the data ships
-    model.fit(**fit_data, epochs=config.epochs, initial_epoch=epochs_done, verbose=config.verbose,
+    model.fit(**latent_data, epochs=config.epochs, initial_epoch=epochs_done, verbose=config.verbose,
               callbacks=[StopOnNonFiniteLoss(checkpoint), AtomicCheckpoint(checkpoint),
                          SampleGrid(output_dir / "progress.png", num=config.num_samples),
                          *([quality] if quality else []), HistoryCSV(output_dir / "history.csv"),
                          KeepGuide(output_dir / GUIDE_FILE, config.guide_epoch), EpochTimer(steps * config.batch_size)])
     if attach_guide(model, output_dir / GUIDE_FILE):
         save_atomically(model, checkpoint)
+    return model
+
 
 """
 ## Sampling
 
-EDM's Heun sampler integrates the probability-flow ODE
-`dx/dsigma = (x - D(x, sigma)) / sigma` from the prior's noise level down to 0 in
-18 steps (35 network evaluations), with its steps crowded near the data. The
-decoder then turns the latent grids into digits. The unconditional samples are
-autoguided by the guide network kept above.
+EDM's Heun sampler (Karras et al. 2022, Algorithm 2) integrates the probability-flow
+ODE `dx/dsigma = (x - D(x, sigma)) / sigma` from the prior's noise level down to 0.
+Its 18 levels crowd near the data, where the digits take their shape; each step is
+an Euler step corrected by the slope at its end, and the last, to sigma = 0, lands
+on the denoised grid: 35 network evaluations. The decoder then turns the latent
+grids into digits. `keras_sgm.sampling.edm_heun` is this loop, compiled.
 
-Classifier-free guidance asks the network twice per step, with and without the
-label, and extrapolates away from the unconditional answer:
-`D = D(x) + w (D(x | y) - D(x))`. `w = 1` is the plain conditional model; the
-default `w = 2` gives clearer digits of the requested class.
+`model.guided(labels, w)` is the denoiser the sampler sees. With labels it is
+classifier-free guidance: the network is asked with and without the label, and
+`D = D(x) + w (D(x | y) - D(x))` extrapolates away from the unconditional answer
+(`w = 2` gives clearer digits of the class asked for). Without labels it is
+autoguidance by the guide network kept above.
+"""
+
+
+def heun_sampler(model, num, steps=18, sigma_min=0.01, rho=7.0, seed=0):
+    sigma_max = model.schedule.prior_std()
+    ramp = np.linspace(0.0, 1.0, steps)
+    sigmas = ((sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho).tolist()
+    conditioning = model.conditioning(num)
+
+    def D(x, sigma):
+        return model.denoise(x, ops.full((num,), sigma), **conditioning)
+
+    x = keras.random.normal((num, *model.sample_shape), seed=keras.random.SeedGenerator(seed)) * sigma_max
+    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
+        slope = (x - D(x, sigma)) / sigma
+        x_euler = x + (sigma_next - sigma) * slope
+        slope_next = (x_euler - D(x_euler, sigma_next)) / sigma_next
+        x = x + (sigma_next - sigma) * 0.5 * (slope + slope_next)
+    return ops.convert_to_numpy(model.decode(D(x, sigmas[-1])))
+
+
+"""
+## The run
+
+The models are built, trained and sampled inside the scope of the data
+parallelism chosen above.
 """
 
 with parallel.scope():
-    images, nfe = edm_heun(model, config.num_samples, seed=config.seed)
-    print(f"samples:    {save_grid(np.clip(images, 0, 1), output_dir / 'samples.png')} ({nfe} network evaluations)")
+    model = train_score_model(train_autoencoder())
+    images = heun_sampler(model.guided(), config.num_samples, seed=config.seed)
+    print(f"samples:    {save_grid(np.clip(images, 0, 1), output_dir / 'samples.png')} (35 network evaluations)")
     if data.num_classes:
         per_class = min(10, config.num_samples)
         classes = np.repeat(np.arange(data.num_classes), per_class)
-        images, _ = edm_heun(model.guided(labels=classes, guidance=2.0), len(classes), seed=config.seed)
+        images = heun_sampler(model.guided(labels=classes, guidance=2.0), len(classes), seed=config.seed)
         print(f"by class:   {save_grid(np.clip(images, 0, 1), output_dir / 'samples_by_class.png', columns=per_class)}")

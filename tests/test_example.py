@@ -2,14 +2,19 @@ import pathlib
 import subprocess
 import sys
 
+import csv
+
 import keras
+import numpy as np
 import pytest
 from PIL import Image
 
 from keras_sgm import LatentScoreModel
 from keras_sgm.data.sources import open_data
 from keras_sgm.recipes.architecture import architecture, score_model
+from keras_sgm.data.images import save_grid
 from keras_sgm.recipes.config import DEFAULTS
+from keras_sgm.sampling.samplers import edm_heun
 from tests.conftest import FIXTURE
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[1] / "examples" / "mnist.py"
@@ -46,6 +51,31 @@ def test_example_trains_and_samples(first_run):
                          saved.autoencoder, label_dropout=DEFAULTS.label_dropout, ema_decay=DEFAULTS.ema_decay,
                          seed=DEFAULTS.seed)
     assert {**recipe.get_config(), "name": None} == {**saved.get_config(), "name": None}
+
+
+def test_the_examples_heun_loop_is_the_packages_sampler(first_run, tmp_path):
+    output_dir, _ = first_run
+    saved = keras.saving.load_model(output_dir / "model.keras")
+    classes = np.repeat(np.arange(10), 4)
+    images, nfe = edm_heun(saved.guided(labels=classes, guidance=2.0), len(classes), seed=DEFAULTS.seed)
+    save_grid(np.clip(images, 0, 1), tmp_path / "package.png", columns=4)
+    written, package = (np.asarray(Image.open(path), "int16")
+                        for path in (output_dir / "samples_by_class.png", tmp_path / "package.png"))
+    assert nfe == 35 and np.abs(written - package).max() <= 2  # 8-bit pixels, compiled against eager rounding
+
+
+def _losses(history):
+    with open(history) as file:
+        return [float(row["loss"]) for row in csv.DictReader(file)]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="the main job's backend, JAX: one more training run")
+def test_the_examples_loss_trains_as_keras_sgm_train_does(first_run, tmp_path):
+    output_dir, _ = first_run
+    train = subprocess.run([sys.executable, "-m", "keras_sgm.cli", "train", *OPTIONS, "--epochs", "1",
+                            "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    np.testing.assert_allclose(_losses(output_dir / "history.csv"), _losses(tmp_path / "history.csv"), rtol=1e-5)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",

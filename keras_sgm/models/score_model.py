@@ -86,6 +86,10 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
             `DEFAULT_AUTOGUIDANCE`.
         autoguidance_interval: The `(low, high)` noise levels where the
             guide network guides; None: all of them.
+        objective: The training loss, `objective(denoise, schedule, images,
+            labels, seed) -> scalar`; None: `DenoisingScoreMatching` with the
+            settings above. A custom one is not saved: the loaded model
+            trains with the default, so give it again to train on.
 
     Example:
 
@@ -118,6 +122,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         guide_network=None,
         autoguidance=None,
         autoguidance_interval=None,
+        objective=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -139,9 +144,10 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
         self.class_names = class_names
         self.dataset = None if dataset is None else str(dataset)
         self.preconditioning = Preconditioning(parameterization, sigma_data)
-        self.objective = DenoisingScoreMatching(
+        self.score_matching = DenoisingScoreMatching(
             eps, noise_distribution, log_sigma_mean, log_sigma_std, label_dropout, self.num_classes
         )
+        self.objective = objective or self.score_matching
         if isinstance(consistency, dict):
             consistency = ConsistencyTuning(**consistency)
         if consistency is not None:
@@ -167,7 +173,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
 
     @property
     def eps(self):
-        return self.objective.eps
+        return self.score_matching.eps
 
     @property
     def is_consistency_model(self):
@@ -310,7 +316,7 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
     # Serialisation.
 
     def get_config(self):
-        objective = self.objective
+        objective = self.score_matching
         return {
             "name": self.name,
             "network": keras.saving.serialize_keras_object(self.network),
