@@ -194,8 +194,11 @@ def _is_tfds_name(name):
         return False
 
 
-def _sampler_of(model, sampler, churn):
-    """`--sampler` (the model's default when not given) and the sampler's options, or a one-line error."""
+def _sampler_of(model, sampler, churn, steps=None):
+    """`--sampler` (the model's default when not given) and the sampler's options, or a one-line error.
+
+    `--sampler ode --steps N` is the ODE's fixed-step Heun solver; without `--steps`, the adaptive one.
+    """
     from keras_sgm.sampling.sample import default_sampler
 
     sampler = sampler or default_sampler(model)
@@ -204,7 +207,7 @@ def _sampler_of(model, sampler, churn):
     if sampler == "consistency" and not model.is_consistency_model:
         fail("--sampler consistency needs a consistency model, and this is a score model: tune one with "
              "`keras-sgm tune-consistency`, or choose another --sampler.")
-    return sampler, ({"churn": churn} if churn else {})
+    return sampler, {**({"churn": churn} if churn else {}), **({"solver": "heun"} if sampler == "ode" and steps else {})}
 
 
 def _guide_of(model, guide, sampler):
@@ -269,7 +272,7 @@ def sample(checkpoint, preset, num, label, guidance, guide, guide_interval, samp
     out = writable_file(out, ".png")
     npz = writable_file(npz, ".npz") if npz else None
     model = load_model_or_fail(checkpoint, _shipped_for(sampler, checkpoint, preset))
-    sampler, options = _sampler_of(model, sampler, churn)
+    sampler, options = _sampler_of(model, sampler, churn, steps)
     if label is None:
         # Guided samples score far better than unconditional ones (docs/benchmarks.md).
         label = "none" if model.num_classes is None else "any"
@@ -404,7 +407,7 @@ def evaluate(checkpoint, preset, num, sampler, steps, churn, conditional, guidan
 
     json_path = writable_file(json_path, ".json")
     model = load_model_or_fail(checkpoint, _shipped_for(sampler, checkpoint, preset))
-    sampler, options = _sampler_of(model, sampler, churn)
+    sampler, options = _sampler_of(model, sampler, churn, steps)
     dataset = model.dataset or "mnist"
     features = features or shipped_features_for(dataset)
     if features is None:

@@ -20,7 +20,7 @@ class Preset:
         reproduce: The commands that produced it (offline, add `TFDS_DATA_DIR`).
         description: One line about it.
         guide: The preset of the weaker model that autoguides its
-            unconditional samples (`keras_sgm.diffusion.autoguidance`), or
+            unconditional samples (`keras_sgm.diffusion.guidance`), or
             None.
         autoguidance: The autoguidance scale with that guide.
         autoguidance_interval: The `(low, high)` noise levels where that

@@ -168,8 +168,8 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
 
     @property
     def image_shape(self):
-        """`(height, width, channels)` of the images the model generates."""
-        return tuple(self.network.inputs[0].shape[1:])
+        """`(height, width, channels)` of the images the model generates: its samples, in pixel space."""
+        return self.sample_shape
 
     @property
     def eps(self):

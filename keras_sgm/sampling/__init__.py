@@ -1,10 +1,11 @@
-"""Sampling: the samplers (functions of a `ScoreFunction`), their compiled programs,
+"""Sampling: the samplers (functions of a `ScoreFunction`), `generate` (their one compiled loop),
 `sample()` by name, inpainting and the likelihood."""
 
 from keras_sgm._lazy import lazy_exports
 
 __getattr__ = lazy_exports(globals(), {
     "SAMPLERS": "keras_sgm.sampling.sample",
+    "generate": "keras_sgm.sampling.generate",
     "sample": "keras_sgm.sampling.sample",
     "edm_heun": "keras_sgm.sampling.samplers",
     "euler_maruyama": "keras_sgm.sampling.samplers",

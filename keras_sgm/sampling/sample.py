@@ -26,8 +26,8 @@ def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels
             `ScoreFunction` interface).
         num: Number of images.
         sampler: A name in `SAMPLERS`; None takes `default_sampler(model)`.
-        steps: The sampler's `steps`, its default when None. For `"ode"`,
-            giving steps selects the fixed-step Heun solver.
+        steps: The sampler's `steps`, its default when None (for `"ode"`,
+            with `solver="heun"`).
         seed: Seed of the first batch; batch `i` uses `seed + i * batch_size`.
         batch_size: Images drawn at once.
         labels: For a conditional model, one label for all images or one per
@@ -56,8 +56,6 @@ def sample(model, num, sampler=None, steps=None, seed=0, batch_size=1000, labels
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}.")
     if steps is not None:
         options["steps"] = steps
-    if steps is not None and sampler == "ode":
-        options["solver"] = "heun"
     if labels is not None:
         labels = np.broadcast_to(np.asarray(labels, dtype="int32"), (num,))
     start = time.perf_counter()

@@ -210,7 +210,7 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
     return images, 2 * steps - 1
 
 
-def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps=1e-3, rtol=1e-5,
+def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, eps=1e-3, rtol=1e-5,
                          atol=1e-5, seed=None, progress=False):
     """The deterministic probability-flow ODE, from `t = 1` to `t = eps`.
 
@@ -219,7 +219,8 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps
         batch_size: Number of images.
         solver: `"adaptive"` (Dormand-Prince 5(4) with error control, as
             scipy's RK45) or `"heun"` (fixed steps uniform in `t`).
-        steps: Number of Heun steps (2 NFE each); unused by `"adaptive"`.
+        steps: Number of Heun steps (2 NFE each; default 100); the
+            adaptive solver chooses its own.
         eps: Final time.
         rtol: Relative tolerance of the adaptive solver.
         atol: Absolute tolerance of the adaptive solver.
@@ -231,8 +232,10 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=100, eps
     """
     if solver not in ("adaptive", "heun"):
         raise ValueError(f"solver must be 'adaptive' or 'heun'; got {solver!r}.")
+    if solver == "adaptive" and steps is not None:
+        raise ValueError("steps apply to the fixed-step solver: pass solver='heun' with them.")
     if solver == "heun":
-        steps = validation.positive_int(steps, "steps")
+        steps = validation.positive_int(100 if steps is None else steps, "steps")
 
         def heun_in_time(D, x, loop, normal, sigmas):
             def step(i, x, normal):
