@@ -63,7 +63,7 @@ def test_train_takes_the_training_config_with_its_defaults(monkeypatch, tmp_path
 
 
 def test_cli_offers_every_sampler_with_its_help():
-    from keras_sgm.cli.commands import sample
+    from keras_sgm.cli.sampling import sample
 
     option = next(param for param in sample.params if param.name == "sampler")
     assert sorted(option.type.choices) == sorted(SAMPLERS)

@@ -1,6 +1,8 @@
-"""The `keras-sgm` command line: `app` (the program), `commands`, `options` and `io` (its files)."""
+"""The `keras-sgm` command line: `app` (the program), `commands` and `sampling` (its commands), `options`,
+`labels`, `io` (its files) and `backend` (its import of Keras)."""
 
-from keras_sgm.cli import commands as _registers_the_commands  # noqa: F401
+from keras_sgm.cli import commands as _registers_the_training_commands  # noqa: F401
+from keras_sgm.cli import sampling as _registers_the_sampling_commands  # noqa: F401
 from keras_sgm.cli.app import main, run
 
 __all__ = ["main", "run"]

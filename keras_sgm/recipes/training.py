@@ -135,28 +135,29 @@ def _train(config, parallel, write_dir):
     if attach_guide(model, write_dir / GUIDE_FILE):
         save_atomically(model, write_dir / checkpoint.name)
 
-    images, nfe, sample_seconds = sample(model, config.num_samples, seed=seed, progress=verbose == 1)
-    grid = save_grid(images, write_dir / "samples.png")
-    class_grid = None
-    if model.num_classes:
-        per_class = min(10, config.num_samples)
-        by_class, _, _ = sample(model, per_class * model.num_classes,
-                                labels=np.repeat(np.arange(model.num_classes), per_class), seed=seed)
-        class_grid = save_grid(by_class, write_dir / "samples_by_class.png", columns=per_class)
     timer = callbacks[-1]
+    grid, class_grid, sample_seconds = _sample_grids(model, config, write_dir, verbose)
     if verbose:
+        print(f"checkpoint: {checkpoint}\nsamples:    {grid}" + (f"\nby class:   {class_grid}" if class_grid else ""))
         if timer.seconds:
             print(f"mean epoch time: {np.mean(timer.seconds):.1f} s over {len(timer.seconds)} epochs")
-        print(f"sampled {config.num_samples} images in {sample_seconds:.1f} s ({nfe} network evaluations each)")
-        print(f"checkpoint: {checkpoint}\nsamples:    {grid}" + (f"\nby class:   {class_grid}" if class_grid else ""))
-    return {
-        "model": model,
-        "checkpoint": checkpoint,
-        "samples": grid,
-        "samples_by_class": class_grid,
-        "epoch_seconds": timer.seconds,
-        "sample_seconds": sample_seconds,
-    }
+    return {"model": model, "checkpoint": checkpoint, "samples": grid, "samples_by_class": class_grid,
+            "epoch_seconds": timer.seconds, "sample_seconds": sample_seconds}
+
+
+def _sample_grids(model, config, write_dir, verbose):
+    """The finished run's grids: `samples.png` (unconditional) and, for a conditional model,
+    `samples_by_class.png`; returns their paths (None for no class grid) and the first one's seconds."""
+    images, nfe, seconds = sample(model, config.num_samples, seed=config.seed, progress=verbose == 1)
+    grid = save_grid(images, write_dir / "samples.png")
+    if verbose:
+        print(f"sampled {config.num_samples} images in {seconds:.1f} s ({nfe} network evaluations each)")
+    if not model.num_classes:
+        return grid, None, seconds
+    per_class = min(10, config.num_samples)
+    by_class, _, _ = sample(model, per_class * model.num_classes,
+                            labels=np.repeat(np.arange(model.num_classes), per_class), seed=config.seed)
+    return grid, save_grid(by_class, write_dir / "samples_by_class.png", columns=per_class), seconds
 
 
 def _latent_training_data(data, autoencoder, config, verbose):
