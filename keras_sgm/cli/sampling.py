@@ -1,5 +1,6 @@
-"""The commands of `keras-sgm` that draw from a model: sample, inpaint and evaluate."""
+"""The commands of `keras-sgm` that draw from a model: sample, inpaint, img2img and evaluate."""
 
+import pathlib
 
 import click
 
@@ -30,6 +31,7 @@ from keras_sgm.cli.options import (
 from keras_sgm.evaluation.report import noise_interval
 from keras_sgm.models.presets import DEFAULT_RECONSTRUCTION_GUIDANCE
 from keras_sgm.sampling.masks import HALVES, half_mask
+from keras_sgm.sampling.names import IMG2IMG_SAMPLERS
 
 
 def _is_tfds_name(name):
@@ -210,6 +212,58 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
         save_npz(npz, images=images, mask=mask)
     click.echo(f"{num} completions ({nfe} NFE each) -> {out}" + (f", {npz}" if npz else ""))
 
+
+
+@main.command()
+@click.option("--image", type=click.Path(exists=True), required=True,
+              help="A PNG of the model's size and colour, or a folder of them.")
+@click.option("--strength", type=FiniteFloat(min=0, max=1), required=True,
+              help="How far up the noise levels the images go, in (0, 1]: low keeps strokes and "
+                   "layout, 1 keeps nothing.")
+@checkpoint_option
+@num_option(4, maximum=1_000, help="Redrawings of each image.")
+@label_option("Redraw towards this class, by name or index (class-conditional models).")
+@guidance_option()
+@click.option("--sampler", type=click.Choice(IMG2IMG_SAMPLERS), default=None,
+              help="heun, or consistency for a consistency model [default: the model's].")
+@steps_option(None, help="Heun levels (default: 18 x strength) or consistency jumps (default 1).")
+@seed_option
+@click.option("--out", type=click.Path(), default="img2img.png", show_default=True,
+              help="PNG: each input, then its redrawings, a row per input.")
+@npz_option("the redrawn images")
+@progress_option
+def img2img(image, strength, checkpoint, preset, num, label, guidance, sampler, steps, seed, out, npz, progress):
+    """Redraw images from partway up the noise levels (SDEdit), optionally towards a class."""
+    import numpy as np
+
+    from keras_sgm.data.images import save_grid
+    from keras_sgm.sampling.img2img import img2img as redraw
+
+    if strength <= 0:
+        fail("--strength must be above 0 (0 would return the images unchanged); try 0.5.")
+    out = writable_file(out, ".png")
+    npz = writable_file(npz, ".npz") if npz else None
+    model = load_model_or_fail(checkpoint, _shipped_for(sampler, checkpoint, preset))
+    folder = pathlib.Path(image)
+    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() == ".png") if folder.is_dir() else [folder]
+    if not paths:
+        fail(f"the folder {folder} holds no .png image.")
+    if label in ("all", "any"):
+        fail(f"--label {label} does not apply to img2img; give one class, or none.")
+    inputs = np.stack([read_png(path, model.image_shape, "image") for path in paths])
+    labels = class_labels(model, label, num * len(paths))
+    try:
+        images, nfe = redraw(model.guided(labels, guidance), np.repeat(inputs, num, axis=0), strength, sampler=sampler, steps=steps,
+                             seed=seed, progress=progress)
+    except ValueError as error:
+        fail(str(error))
+    images = np.clip(images, 0.0, 1.0)
+    rows = np.concatenate([inputs[:, None], images.reshape(len(paths), num, *images.shape[1:])], axis=1)
+    save_grid(rows.reshape(-1, *images.shape[1:]), out, columns=num + 1)
+    if npz:
+        save_npz(npz, images=images)
+    click.echo(f"{len(paths)} image(s) redrawn {num} times at strength {strength:g} ({nfe} NFE each) -> {out}"
+               + (f", {npz}" if npz else ""))
 
 @main.command(reads_data=True)
 @checkpoint_option

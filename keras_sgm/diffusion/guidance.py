@@ -210,6 +210,9 @@ class Guided:
         scale = ops.reshape(ops.where(inside, scale, 1.0), (-1,) + (1,) * (len(x.shape) - 1))
         return extrapolate(denoised, weaker, scale)
 
+    def encode(self, images):
+        return self.model.encode(images)
+
     def decode(self, x):
         return self.model.decode(x)
 

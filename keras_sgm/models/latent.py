@@ -73,6 +73,10 @@ class LatentScoreModel(ScoreModel):
         """`(height, width, channels)` of the images the model generates."""
         return self.autoencoder.image_shape
 
+    def encode(self, images):
+        """Images (uint8 0..255 or floats in [0, 1]) as latents, what `decode` inverts."""
+        return self.autoencoder.encode(images)
+
     def decode(self, latents):
         return self.autoencoder.decode(latents)
 

@@ -12,6 +12,7 @@ from keras_sgm.diffusion.guidance import DEFAULT_GUIDANCE, check_interval, guide
 from keras_sgm.diffusion.loss import DenoisingScoreMatching
 from keras_sgm.diffusion.preconditioning import Preconditioning
 from keras_sgm.diffusion.schedules import VESchedule
+from keras_sgm.data.images import unit_floats
 from keras_sgm.models.ema import average_copy, update_average
 from keras_sgm.models.fitting import CheckedImageFit, ImageFitting
 from keras_sgm.models.unet import build_unet, network_classes
@@ -198,6 +199,10 @@ class ScoreModel(CheckedImageFit, ImageFitting, keras.Model):
     def conditioning(self, batch_size):
         """No conditioning: the model itself is its unconditional score (see `guided`)."""
         return {}
+
+    def encode(self, images):
+        """Images (uint8 0..255 or floats in [0, 1]) as samples, what `decode` inverts: themselves."""
+        return unit_floats(ops.convert_to_tensor(images))
 
     def decode(self, x):
         return x

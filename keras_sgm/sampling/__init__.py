@@ -13,6 +13,7 @@ __getattr__ = lazy_exports(globals(), {
     "probability_flow_ode": "keras_sgm.sampling.samplers",
     "multistep_consistency": "keras_sgm.sampling.samplers",
     "inpaint": "keras_sgm.sampling.inpainting",
+    "img2img": "keras_sgm.sampling.img2img",
     "bits_per_dim": "keras_sgm.sampling.likelihood",
     "half_mask": "keras_sgm.sampling.masks",
 })

@@ -17,3 +17,6 @@ SAMPLER_SUMMARIES = {
     "consistency": "a consistency model's 1 to 4 steps (keras-sgm tune-consistency)",
 }
 """One line on each sampler, for the command line's help."""
+
+IMG2IMG_SAMPLERS = ("heun", "consistency")
+"""The samplers that image-to-image starts from a noised image: EDM's Heun and multistep consistency."""

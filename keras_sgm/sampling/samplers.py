@@ -159,7 +159,7 @@ def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, see
 
 
 def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0, seed=None,
-             progress=False):
+             progress=False, sigma_max=None, start=None):
     """The fast sampler: EDM's Heun solver on its rho-schedule (Karras et al. 2022, Algorithm 2).
 
     A Heun step joins consecutive levels of `karras_sigmas` and a final Euler
@@ -178,14 +178,22 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
         churn: EDM's `S_churn`; 0 is the deterministic probability-flow ODE.
         seed: Seed of the prior draw (and of the churn noise).
         progress: Show a progress bar.
+        sigma_max: The first level; None: the prior's.
+        start: `(batch_size, *sample_shape)` samples to start from, noised
+            to `sigma_max` with the prior's draw (image-to-image, see
+            `keras_sgm.sampling.img2img`); None starts from the prior.
 
     Returns:
         `(images, nfe)` as for `euler_maruyama`.
     """
     steps = validation.positive_int(steps, "steps")
     churn = validation.finite_non_negative(churn, "churn")
+    prior_std = model.schedule.prior_std()
 
-    def heun(D, x, loop, normal, sigmas, gamma):
+    def heun(D, x, loop, normal, sigmas, gamma, start=None):
+        if start is not None:  # the prior's draw, rescaled: the start noised to the first level
+            x = start + x * (sigmas[0] / prior_std)
+
         def step(i, x, normal):
             sigma, sigma_next = sigmas[i], sigmas[i + 1]
             # Lines 4-6: raise the noise to sigma_hat = (1 + gamma) sigma with fresh noise, except at
@@ -203,10 +211,10 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
         # The last step, Euler's to sigma = 0, lands on the denoised image.
         return D(x, sigmas[steps - 1])
 
-    sigmas = np.append(karras_sigmas(steps, sigma_min, model.schedule.prior_std(), rho), 0.0)
+    sigmas = np.append(karras_sigmas(steps, sigma_min, sigma_max or prior_std, rho), 0.0)
     gamma = min(churn / steps, math.sqrt(2.0) - 1.0)
     images = generate(model, batch_size, heun, seed=seed, progress=progress_bar(progress, steps),
-                      sigmas=sigmas, gamma=gamma)
+                      sigmas=sigmas, gamma=gamma, **({} if start is None else {"start": start}))
     return images, 2 * steps - 1
 
 
@@ -260,7 +268,7 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, ep
     return decoded(model, x), nfe
 
 
-def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None, progress=False):
+def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None, progress=False, start=None):
     """Multistep consistency sampling (Song et al. 2023, Algorithm 1): one network evaluation per step.
 
     A consistency model maps any noisy sample straight to its clean image,
@@ -273,10 +281,11 @@ def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None,
             guided view.
         batch_size: Number of images.
         steps: Number of steps, one network evaluation each.
-        sigmas: The `steps` levels to jump from, the first the prior's;
-            default `consistency_sigmas(steps, sigma_max)`.
+        sigmas: The `steps` levels to jump from, the first the prior's
+            (with `start`, any); default `consistency_sigmas(steps, sigma_max)`.
         seed: Seed of the prior draw and the fresh noise of each step.
         progress: Show a progress bar.
+        start: Samples to start from, noised to `sigmas[0]` (see `edm_heun`).
 
     Returns:
         `(images, nfe)` as for `euler_maruyama`.
@@ -293,16 +302,18 @@ def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None,
     if sigmas is None:
         sigmas = consistency_sigmas(steps, sigma_max)
     sigmas = np.asarray(sigmas, "float64")
-    if sigmas.shape != (steps,) or not np.isclose(sigmas[0], sigma_max) or np.any(np.diff(sigmas) >= 0) \
-            or sigmas[-1] <= 0:
+    if sigmas.shape != (steps,) or (start is None and not np.isclose(sigmas[0], sigma_max)) \
+            or sigmas[0] > sigma_max * (1 + 1e-6) or np.any(np.diff(sigmas) >= 0) or sigmas[-1] <= 0:
         raise ValueError(f"sigmas must be {steps} decreasing positive levels from the prior's {sigma_max:.4g}; "
                          f"got {sigmas.tolist()}.")
 
-    def jump_and_renoise(D, x, loop, normal, sigmas):
+    def jump_and_renoise(D, x, loop, normal, sigmas, start=None):
+        if start is not None:
+            x = start + x * (sigmas[0] / sigma_max)
         # Jump to the clean end of the path, then noise it afresh to the next level (0 after the last).
         x = loop(lambda i, x, normal: D(x, sigmas[i]) + sigmas[i + 1] * normal(), x, steps - 1)
         return D(x, sigmas[steps - 1])
 
     images = generate(model, batch_size, jump_and_renoise, seed=seed, progress=progress_bar(progress, steps),
-                      sigmas=np.append(sigmas, 0.0))
+                      sigmas=np.append(sigmas, 0.0), **({} if start is None else {"start": start}))
     return images, steps

@@ -36,6 +36,9 @@ class GaussianDataScore:
         # D = x + sigma^2 s, with the score s = -(x - mean) / (std^2 + sigma^2).
         return x - variance * (x - mean) / (self.std**2 + variance)
 
+    def encode(self, images):
+        return ops.convert_to_tensor(images, "float32")
+
     def decode(self, x):
         return x
 
