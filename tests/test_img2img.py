@@ -13,19 +13,30 @@ from tests.helpers.analytic import GaussianDataConsistency, GaussianDataScore
 MEAN, STD, START = 0.5, 0.1, 0.9
 
 
-@pytest.mark.parametrize("sampler", ["heun", "consistency"])
-def test_img2img_of_gaussian_data_follows_the_ode_from_the_level_strength_picks(sampler):
-    # Data N(m, s^2): the probability-flow ODE from x at level sigma ends at m + (x - m) s / sqrt(s^2 + sigma^2).
-    # An image at 0.9, noised to sigma(strength), therefore lands at that map of 0.9 + sigma z.
+@pytest.mark.parametrize("sampler", ["heun", "consistency", "ode", "euler"])
+def test_img2img_of_gaussian_data_ends_where_its_dynamics_from_the_level_strength_picks_say(sampler):
+    # Data N(m, s^2), noised to level e: N(m, s^2 + e^2). From x at level sigma, the probability-flow ODE (and
+    # the consistency function) ends at level e at m + (x - m) sqrt(s^2 + e^2) / sqrt(s^2 + sigma^2); the
+    # reverse SDE draws from the posterior at level e, of mean m + (x - m) (s^2 + e^2) / (s^2 + sigma^2) and
+    # variance (s^2 + e^2) (sigma^2 - e^2) / (s^2 + sigma^2). An image at 0.9, noised to sigma(strength) as
+    # x = 0.9 + sigma z, lands accordingly. Heun and consistency end at e = 0, the samplers in time at t = 1e-3.
     model = (GaussianDataConsistency if sampler == "consistency" else GaussianDataScore)(MEAN, STD)
     images = np.full((2000, *model.image_shape), START, "float32")
+    steps = {"heun": 32, "consistency": 1, "ode": 256, "euler": 1000}[sampler]
+    end = float(np.asarray(model.schedule.marginal_std(np.float32(1e-3)))) if sampler in ("ode", "euler") else 0.0
+    data = STD**2 + end**2
     for strength in (0.05, 0.3, 1.0):
         sigma = float(np.asarray(model.schedule.marginal_std(np.float32(strength))))
-        shrink = STD / np.sqrt(STD**2 + sigma**2)
-        out, nfe = img2img(model, images, strength, sampler=sampler, steps=32 if sampler == "heun" else 1, seed=1)
-        assert nfe == (63 if sampler == "heun" else 1)
+        if sampler == "euler":
+            shrink = data / (STD**2 + sigma**2)
+            spread = np.sqrt((sigma * shrink) ** 2 + data * (sigma**2 - end**2) / (STD**2 + sigma**2))
+        else:
+            shrink = np.sqrt(data / (STD**2 + sigma**2))
+            spread = sigma * shrink
+        out, nfe = img2img(model, images, strength, sampler=sampler, steps=steps, seed=1)
+        assert nfe == {"heun": 63, "consistency": 1, "ode": 512, "euler": 1000}[sampler]
         assert abs(out.mean() - (MEAN + (START - MEAN) * shrink)) < 0.01, (strength, out.mean())
-        assert abs(out.std() / (sigma * shrink) - 1.0) < 0.05, (strength, out.std())
+        assert abs(out.std() / spread - 1.0) < 0.05, (strength, out.std())
 
 
 def test_low_strength_keeps_the_layout_and_labels_guide_the_redrawing():

@@ -225,8 +225,10 @@ def inpaint(image, keep, mask_path, checkpoint, preset, num, label, guidance, st
 @label_option("Redraw towards this class, by name or index (class-conditional models).")
 @guidance_option()
 @click.option("--sampler", type=click.Choice(IMG2IMG_SAMPLERS), default=None,
-              help="heun, or consistency for a consistency model [default: the model's].")
-@steps_option(None, help="Heun levels (default: 18 x strength) or consistency jumps (default 1).")
+              help="The sampler that redraws (ode: Heun's fixed steps) [default: consistency for a consistency "
+                   "model, else heun].")
+@steps_option(None, help="Sampler steps [default: strength x the sampler's own from the prior (heun 18, euler and "
+                         "pc 500, ode 100); consistency: 1 jump].")
 @seed_option
 @click.option("--out", type=click.Path(), default="img2img.png", show_default=True,
               help="PNG: each input, then its redrawings, a row per input.")

@@ -6,7 +6,8 @@ A fixed-step sampler is its paper's algorithm, written as a function
 
 - `D(x, sigma)`: the model's denoiser with this call's labels and guidance,
   at one noise level `sigma` for the whole batch;
-- `x`: a draw from the prior, `N(0, sigma_max^2 I)`;
+- `x`: a draw from the prior, `N(0, sigma_max^2 I)` (or, for image-to-image,
+  the given samples with that draw scaled to their noise level);
 - `loop(step, x, count)`: `x = step(i, x, normal)` for `i` in
   `range(count)`, as one compiled loop; `normal()` draws standard normal
   noise of `x`'s shape;
@@ -32,7 +33,7 @@ from keras_sgm.backend.distribution import shard_batch
 from keras_sgm.data import validation
 
 
-def generate(model, batch_size, algorithm, *, seed=None, progress=None, **inputs):
+def generate(model, batch_size, algorithm, *, seed=None, progress=None, start=None, start_sigma=None, **inputs):
     """`algorithm` run compiled from the prior, its samples decoded: the images as a NumPy array.
 
     Args:
@@ -43,6 +44,9 @@ def generate(model, batch_size, algorithm, *, seed=None, progress=None, **inputs
             Python values, which become part of the cache key.
         seed: Seed of the prior draw and every later draw; None for a random one.
         progress: A `progress_bar`, completed when the program returns, or None.
+        start: Samples to start from instead of the prior (image-to-image):
+            `x` is then `start + start_sigma z`, the same draw `z`.
+        start_sigma: The noise level of `start`'s draw.
         **inputs: Arrays or numbers the algorithm reads, as float32 tensors.
 
     Returns:
@@ -55,6 +59,8 @@ def generate(model, batch_size, algorithm, *, seed=None, progress=None, **inputs
         cache.programs[key] = compile_stateful(_program(model, shape, algorithm, cache.noise),
                                                [*model.state_variables, cache.noise.state])
     reseed(cache.noise, seed)
+    if start is not None:
+        inputs.update(start=start, start_sigma=start_sigma)
     inputs = {name: ops.convert_to_tensor(np.asarray(value, "float32")) for name, value in inputs.items()}
     images = ops.convert_to_numpy(cache.programs[key](model.conditioning(shape[0]), inputs))
     if progress is not None:
@@ -87,6 +93,9 @@ def conditioned_denoiser(model, batch_size, conditioning=None):
 
 def _program(model, shape, algorithm, noise):
     def program(conditioning, inputs):
+        inputs = dict(inputs)
+        start, start_sigma = inputs.pop("start", None), inputs.pop("start_sigma", None)
+
         def loop(step, x, count):
             # The noise state rides in the loop carry: a variable assigned inside a traced loop
             # body must not leak out of it (JAX).
@@ -105,7 +114,8 @@ def _program(model, shape, algorithm, noise):
             return keras.random.normal(shape, seed=noise)
 
         D = conditioned_denoiser(model, shape[0], conditioning)
-        return model.decode(algorithm(D, normal() * model.schedule.prior_std(), loop, normal, **inputs))
+        x = normal() * model.schedule.prior_std() if start is None else start + normal() * start_sigma
+        return model.decode(algorithm(D, x, loop, normal, **inputs))
 
     return program
 

@@ -12,7 +12,17 @@ import numpy as np
 
 from keras_sgm.data import validation
 from keras_sgm.sampling.names import IMG2IMG_SAMPLERS
-from keras_sgm.sampling.samplers import consistency_sigmas, edm_heun, multistep_consistency
+from keras_sgm.sampling.samplers import (
+    consistency_sigmas,
+    edm_heun,
+    euler_maruyama,
+    multistep_consistency,
+    predictor_corrector,
+    probability_flow_ode,
+)
+
+FULL_STEPS = {"heun": 18, "euler": 500, "pc": 500, "ode": 100}
+"""Each sampler's steps from the prior; image-to-image takes `strength` times as many."""
 
 
 def img2img(model, images, strength, *, sampler=None, steps=None, churn=0.0, seed=None, progress=False):
@@ -29,10 +39,12 @@ def img2img(model, images, strength, *, sampler=None, steps=None, churn=0.0, see
             guidance)` to redraw towards classes.
         images: `(batch, *image_shape)` images, uint8 0..255 or floats in [0, 1].
         strength: In (0, 1]: how far up the noise levels the images go.
-        sampler: `"heun"` or `"consistency"`; None: `"consistency"` for a
-            consistency model, else `"heun"`.
-        steps: Heun's levels (default: 18 times `strength`, at least 2) or
-            the consistency model's jumps (default 1).
+        sampler: A name of `IMG2IMG_SAMPLERS` (`"ode"` with Heun's fixed
+            steps); None: `"consistency"` for a consistency model, else
+            `"heun"`.
+        steps: The sampler's steps (default: `strength` times its
+            `FULL_STEPS`, at least 2) or the consistency model's jumps
+            (default 1).
         churn: EDM's `S_churn` for Heun.
         seed: Seed of the noise.
         progress: Show a progress bar.
@@ -62,6 +74,14 @@ def img2img(model, images, strength, *, sampler=None, steps=None, churn=0.0, see
         steps = validation.positive_int(1 if steps is None else steps, "steps")
         return multistep_consistency(model, len(images), steps=steps, sigmas=consistency_sigmas(steps, level),
                                      seed=seed, progress=progress, start=start)
-    steps = validation.positive_int(max(2, math.ceil(18 * strength)) if steps is None else steps, "steps")
-    return edm_heun(model, len(images), steps=steps, churn=churn, seed=seed, progress=progress, sigma_max=level,
-                    start=start)
+    steps = validation.positive_int(max(2, math.ceil(FULL_STEPS[sampler] * strength)) if steps is None else steps,
+                                    "steps")
+    if churn and sampler != "heun":
+        raise ValueError(f"churn applies to the heun sampler only, not {sampler}.")
+    common = {"steps": steps, "seed": seed, "progress": progress, "start": start}
+    if sampler == "heun":
+        return edm_heun(model, len(images), churn=churn, sigma_max=level, **common)
+    if sampler == "ode":
+        return probability_flow_ode(model, len(images), solver="heun", t_start=strength, **common)
+    return {"euler": euler_maruyama, "pc": predictor_corrector}[sampler](model, len(images), t_start=strength,
+                                                                         **common)

@@ -18,5 +18,5 @@ SAMPLER_SUMMARIES = {
 }
 """One line on each sampler, for the command line's help."""
 
-IMG2IMG_SAMPLERS = ("heun", "consistency")
-"""The samplers that image-to-image starts from a noised image: EDM's Heun and multistep consistency."""
+IMG2IMG_SAMPLERS = ("heun", "euler", "pc", "ode", "consistency")
+"""The samplers that image-to-image starts from a noised image: the fixed-step ones (the ODE with Heun's solver)."""

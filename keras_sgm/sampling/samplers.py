@@ -30,9 +30,9 @@ from keras_sgm.sampling.generate import conditioned_denoiser, decoded, generate,
 # Grids.
 
 
-def time_grid(steps, eps):
-    """`steps + 1` times uniform from 1 down to `eps`: the score-SDE samplers' grid."""
-    return np.linspace(1.0, eps, steps + 1)
+def time_grid(steps, eps, t_start=1.0):
+    """`steps + 1` times uniform from `t_start` (1: the prior's) down to `eps`: the score-SDE samplers' grid."""
+    return np.linspace(t_start, eps, steps + 1)
 
 
 def karras_sigmas(steps, sigma_min, sigma_max, rho=7.0):
@@ -84,7 +84,7 @@ def reverse_sde_step(D, schedule, x, t, t_next, normal):
 # The samplers.
 
 
-def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progress=False):
+def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progress=False, start=None, t_start=1.0):
     """Euler-Maruyama on the reverse-time SDE, the reference sampler.
 
     `x <- x + g(t)^2 s(x, t) dt + g(t) sqrt(dt) z` from `t = 1` to `t = eps`;
@@ -97,6 +97,9 @@ def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progres
         eps: Final time.
         seed: Seed of the prior draw and the noise.
         progress: Show a progress bar.
+        start: Samples to start from instead of the prior (image-to-image, see
+            `keras_sgm.sampling.img2img`), noised to the level of `t_start`.
+        t_start: With `start`, the time the integration starts from.
 
     Returns:
         `(images, nfe)`: images of shape `(batch_size, *image_shape)`, in
@@ -114,12 +117,14 @@ def euler_maruyama(model, batch_size, *, steps=500, eps=1e-3, seed=None, progres
                  x, steps - 1)
         return reverse_sde_step(D, schedule, x, times[-2], times[-1], lambda: 0.0)[1]
 
+    times = time_grid(steps, eps, t_start)
     images = generate(model, batch_size, reverse_sde, seed=seed, progress=progress_bar(progress, steps),
-                      times=time_grid(steps, eps))
+                      start=start, start_sigma=sigmas_of_times(schedule, times[0]), times=times)
     return images, steps
 
 
-def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, seed=None, progress=False):
+def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, seed=None, progress=False, start=None,
+                        t_start=1.0):
     """Predictor-corrector (Song et al. 2021, Algorithm 5): a Langevin corrector step, then an
     Euler-Maruyama step.
 
@@ -133,6 +138,9 @@ def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, see
         eps: Final time.
         seed: Seed of the prior draw and the noise.
         progress: Show a progress bar.
+        start: Samples to start from instead of the prior (image-to-image, see
+            `keras_sgm.sampling.img2img`), noised to the level of `t_start`.
+        t_start: With `start`, the time the integration starts from.
 
     Returns:
         `(images, nfe)` as for `euler_maruyama`.
@@ -153,8 +161,9 @@ def predictor_corrector(model, batch_size, *, steps=500, snr=0.16, eps=1e-3, see
 
         return loop(step, x, steps)
 
-    images = generate(model, batch_size, langevin_then_reverse_sde, seed=seed,
-                      progress=progress_bar(progress, steps), times=time_grid(steps, eps), snr=snr)
+    times = time_grid(steps, eps, t_start)
+    images = generate(model, batch_size, langevin_then_reverse_sde, seed=seed, progress=progress_bar(progress, steps),
+                      start=start, start_sigma=sigmas_of_times(schedule, times[0]), times=times, snr=snr)
     return images, 2 * steps
 
 
@@ -190,10 +199,7 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
     churn = validation.finite_non_negative(churn, "churn")
     prior_std = model.schedule.prior_std()
 
-    def heun(D, x, loop, normal, sigmas, gamma, start=None):
-        if start is not None:  # the prior's draw, rescaled: the start noised to the first level
-            x = start + x * (sigmas[0] / prior_std)
-
+    def heun(D, x, loop, normal, sigmas, gamma):
         def step(i, x, normal):
             sigma, sigma_next = sigmas[i], sigmas[i + 1]
             # Lines 4-6: raise the noise to sigma_hat = (1 + gamma) sigma with fresh noise, except at
@@ -214,12 +220,12 @@ def edm_heun(model, batch_size, *, steps=18, sigma_min=0.01, rho=7.0, churn=0.0,
     sigmas = np.append(karras_sigmas(steps, sigma_min, sigma_max or prior_std, rho), 0.0)
     gamma = min(churn / steps, math.sqrt(2.0) - 1.0)
     images = generate(model, batch_size, heun, seed=seed, progress=progress_bar(progress, steps),
-                      sigmas=sigmas, gamma=gamma, **({} if start is None else {"start": start}))
+                      start=start, start_sigma=sigmas[0], sigmas=sigmas, gamma=gamma)
     return images, 2 * steps - 1
 
 
 def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, eps=1e-3, rtol=1e-5,
-                         atol=1e-5, seed=None, progress=False):
+                         atol=1e-5, seed=None, progress=False, start=None, t_start=1.0):
     """The deterministic probability-flow ODE, from `t = 1` to `t = eps`.
 
     Args:
@@ -234,14 +240,18 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, ep
         atol: Absolute tolerance of the adaptive solver.
         seed: Seed of the prior draw, the only randomness.
         progress: Show a progress bar.
+        start: Samples to start from instead of the prior (image-to-image, see
+            `keras_sgm.sampling.img2img`), noised to the level of `t_start`
+            (the Heun solver).
+        t_start: With `start`, the time the integration starts from.
 
     Returns:
         `(images, nfe)` as for `euler_maruyama`.
     """
     if solver not in ("adaptive", "heun"):
         raise ValueError(f"solver must be 'adaptive' or 'heun'; got {solver!r}.")
-    if solver == "adaptive" and steps is not None:
-        raise ValueError("steps apply to the fixed-step solver: pass solver='heun' with them.")
+    if solver == "adaptive" and (steps is not None or start is not None):
+        raise ValueError("steps and start apply to the fixed-step solver: pass solver='heun' with them.")
     if solver == "heun":
         steps = validation.positive_int(100 if steps is None else steps, "steps")
 
@@ -253,8 +263,9 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, ep
 
             return loop(step, x, steps)
 
+        sigmas = sigmas_of_times(model.schedule, time_grid(steps, eps, t_start))
         images = generate(model, batch_size, heun_in_time, seed=seed, progress=progress_bar(progress, steps),
-                          sigmas=sigmas_of_times(model.schedule, time_grid(steps, eps)))
+                          start=start, start_sigma=sigmas[0], sigmas=sigmas)
         return images, 2 * steps
     shape = (validation.positive_int(batch_size, "batch_size"), *model.sample_shape)
     noise = model.sampling_programs.noise
@@ -307,13 +318,11 @@ def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None,
         raise ValueError(f"sigmas must be {steps} decreasing positive levels from the prior's {sigma_max:.4g}; "
                          f"got {sigmas.tolist()}.")
 
-    def jump_and_renoise(D, x, loop, normal, sigmas, start=None):
-        if start is not None:
-            x = start + x * (sigmas[0] / sigma_max)
+    def jump_and_renoise(D, x, loop, normal, sigmas):
         # Jump to the clean end of the path, then noise it afresh to the next level (0 after the last).
         x = loop(lambda i, x, normal: D(x, sigmas[i]) + sigmas[i + 1] * normal(), x, steps - 1)
         return D(x, sigmas[steps - 1])
 
     images = generate(model, batch_size, jump_and_renoise, seed=seed, progress=progress_bar(progress, steps),
-                      sigmas=np.append(sigmas, 0.0), **({} if start is None else {"start": start}))
+                      start=start, start_sigma=sigmas[0], sigmas=np.append(sigmas, 0.0))
     return images, steps
