@@ -58,7 +58,7 @@ def generate(model, batch_size, algorithm, *, seed=None, progress=None, start=No
     if key not in cache.programs:
         cache.programs[key] = compile_stateful(_program(model, shape, algorithm, cache.noise),
                                                [*model.state_variables, cache.noise.state])
-    reseed(cache.noise, seed)
+    reseeded_noise(model, seed)
     if start is not None:
         inputs.update(start=start, start_sigma=start_sigma)
     inputs = {name: ops.convert_to_tensor(np.asarray(value, "float32")) for name, value in inputs.items()}
@@ -114,7 +114,7 @@ def _program(model, shape, algorithm, noise):
             return keras.random.normal(shape, seed=noise)
 
         D = conditioned_denoiser(model, shape[0], conditioning)
-        x = normal() * model.schedule.prior_std() if start is None else start + normal() * start_sigma
+        x = prior(model, shape, noise) if start is None else start + normal() * start_sigma
         return model.decode(algorithm(D, x, loop, normal, **inputs))
 
     return program
@@ -125,10 +125,13 @@ def prior(model, shape, noise):
     return keras.random.normal(shape, seed=noise) * model.schedule.prior_std()
 
 
-def reseed(noise, seed):
-    """Restarts the `SeedGenerator` `noise` at `seed` (None: a random one), as a fresh generator would."""
+def reseeded_noise(model, seed):
+    """The `SeedGenerator` of `model`'s sampler noise, restarted at `seed` (None: a random one) as a fresh
+    generator would be."""
+    noise = model.sampling_programs.noise
     seed = random.randint(1, int(1e9)) if seed is None else int(seed)
     noise.state.assign(ops.convert_to_tensor([seed, 0], noise.state.dtype))
+    return noise
 
 
 def decoded(model, x):

@@ -61,7 +61,7 @@ def inpaint(model, images, mask, *, steps=500, resample=1,
 
     Replacement alone lets the generated half ignore the known half at high
     noise levels. Two remedies, which combine:
-    - reconstruction guidance (see `ReconstructionGuided`) adds the gradient
+    - reconstruction guidance (see `reconstruction_guided`) adds the gradient
       of the mismatch between the model's denoised estimate and the known
       pixels to the score: a backward pass through the network per
       evaluation, about twice the time of replacement alone;

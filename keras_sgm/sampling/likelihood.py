@@ -21,7 +21,7 @@ from keras import ops
 from keras_sgm.backend.compile import input_gradient
 from keras_sgm.sampling.ode_solver import solve_adaptive
 from keras_sgm.backend.compile import compile_stateful
-from keras_sgm.sampling.generate import conditioned_denoiser, progress_bar, reseed
+from keras_sgm.sampling.generate import conditioned_denoiser, progress_bar, reseeded_noise
 from keras_sgm.sampling.samplers import pf_ode_velocity, sigmas_of_times
 
 
@@ -55,8 +55,7 @@ def bits_per_dim(model, pixels, *, eps=1e-5, rtol=1e-5, atol=1e-5, seed=0, dequa
     pixels = np.asarray(pixels)
     batch = len(pixels)
     dims = math.prod(model.sample_shape)
-    noise = model.sampling_programs.noise
-    reseed(noise, seed)
+    noise = reseeded_noise(model, seed)
     if dequantize:
         uniform = keras.random.uniform(pixels.shape, seed=noise)
         x = (ops.cast(pixels, "float32") + uniform) / 256.0

@@ -25,7 +25,7 @@ from keras import ops
 from keras_sgm.backend.compile import compile_stateful
 from keras_sgm.data import validation
 from keras_sgm.sampling.ode_solver import solve_adaptive
-from keras_sgm.sampling.generate import conditioned_denoiser, decoded, generate, prior, progress_bar, reseed
+from keras_sgm.sampling.generate import conditioned_denoiser, decoded, generate, prior, progress_bar, reseeded_noise
 
 # Grids.
 
@@ -268,8 +268,7 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, ep
                           start=start, start_sigma=sigmas[0], sigmas=sigmas)
         return images, 2 * steps
     shape = (validation.positive_int(batch_size, "batch_size"), *model.sample_shape)
-    noise = model.sampling_programs.noise
-    reseed(noise, seed)
+    noise = reseeded_noise(model, seed)
     D = conditioned_denoiser(model, shape[0])
     bar = progress_bar(progress, 100)
     x, nfe = solve_adaptive(lambda x, sigma: pf_ode_velocity(D, x, sigma), prior(model, shape, noise),
