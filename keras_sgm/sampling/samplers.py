@@ -278,6 +278,21 @@ def probability_flow_ode(model, batch_size, *, solver="adaptive", steps=None, ep
     return decoded(model, x), nfe
 
 
+def consistency_jumps(steps):
+    """Song et al.'s Algorithm 1 as an algorithm of `generate`: `steps` jumps of a consistency function,
+    reading the levels `sigmas` (the `steps` levels it jumps from, then 0).
+
+    `keras_sgm.serving.export` unrolls the same algorithm into its exported generator.
+    """
+
+    def jump_and_renoise(D, x, loop, normal, sigmas):
+        # Jump to the clean end of the path, then noise it afresh to the next level (0 after the last).
+        x = loop(lambda i, x, normal: D(x, sigmas[i]) + sigmas[i + 1] * normal(), x, steps - 1)
+        return D(x, sigmas[steps - 1])
+
+    return jump_and_renoise
+
+
 def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None, progress=False, start=None):
     """Multistep consistency sampling (Song et al. 2023, Algorithm 1): one network evaluation per step.
 
@@ -317,11 +332,6 @@ def multistep_consistency(model, batch_size, *, steps=1, sigmas=None, seed=None,
         raise ValueError(f"sigmas must be {steps} decreasing positive levels from the prior's {sigma_max:.4g}; "
                          f"got {sigmas.tolist()}.")
 
-    def jump_and_renoise(D, x, loop, normal, sigmas):
-        # Jump to the clean end of the path, then noise it afresh to the next level (0 after the last).
-        x = loop(lambda i, x, normal: D(x, sigmas[i]) + sigmas[i + 1] * normal(), x, steps - 1)
-        return D(x, sigmas[steps - 1])
-
-    images = generate(model, batch_size, jump_and_renoise, seed=seed, progress=progress_bar(progress, steps),
+    images = generate(model, batch_size, consistency_jumps(steps), seed=seed, progress=progress_bar(progress, steps),
                       start=start, start_sigma=sigmas[0], sigmas=np.append(sigmas, 0.0))
     return images, steps
