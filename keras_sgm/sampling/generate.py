@@ -43,7 +43,7 @@ def generate(model, batch_size, algorithm, *, seed=None, progress=None, start=No
             docstring); what it captures from its enclosing function must be
             Python values, which become part of the cache key.
         seed: Seed of the prior draw and every later draw; None for a random one.
-        progress: A `progress_bar`, completed when the program returns, or None.
+        progress: A `progress_bar`, completed when the program returns, a `StepWatcher`, or None.
         start: Samples to start from instead of the prior (image-to-image):
             `x` is then `start + start_sigma z`, the same draw `z`.
         start_sigma: The noise level of `start`'s draw.
@@ -62,14 +62,65 @@ def generate(model, batch_size, algorithm, *, seed=None, progress=None, start=No
     if start is not None:
         inputs.update(start=start, start_sigma=start_sigma)
     inputs = {name: ops.convert_to_tensor(np.asarray(value, "float32")) for name, value in inputs.items()}
+    if isinstance(progress, StepWatcher):
+        return _run_watched(model, shape, algorithm, progress, inputs)
     images = ops.convert_to_numpy(cache.programs[key](model.conditioning(shape[0]), inputs))
     if progress is not None:
         progress.update(progress.target)
     return images
 
 
+class StepWatcher:
+    """Watches a sampler step by step: give one as a sampler's (or `sample()`'s) `progress`.
+
+    `generate` then runs the sampler's loop in Python over its compiled denoiser, the same
+    algorithm and the same draws as the compiled program, and after each step calls
+    `on_step(step, steps, noisy, denoised)` with the decoded images (NumPy) of the current sample
+    and of the denoiser's latest prediction of the clean one. An exception raised by `on_step`
+    stops the sampler (the studio's client has gone, say).
+
+    Example:
+
+    >>> watcher = StepWatcher(lambda step, steps, noisy, denoised: print(f"{step}/{steps}"))
+    >>> images, nfe = edm_heun(model.guided(labels=7), 16, progress=watcher)
+    """
+
+    def __init__(self, on_step):
+        self.on_step = on_step
+
+
+def _run_watched(model, shape, algorithm, watcher, inputs):
+    key = ("denoise", shape, getattr(model, "program_key", ()))
+    programs = model.sampling_programs.programs
+    if key not in programs:
+        programs[key] = compile_stateful(
+            lambda x, sigma, conditioning: conditioned_denoiser(model, shape[0], conditioning)(x, sigma),
+            model.state_variables)
+    conditioning, noise = model.conditioning(shape[0]), model.sampling_programs.noise
+    latest = {}
+
+    def D(x, sigma):
+        latest["denoised"] = programs[key](x, ops.convert_to_tensor(sigma, "float32"), conditioning)
+        return latest["denoised"]
+
+    def normal():
+        return keras.random.normal(shape, seed=noise)
+
+    def loop(step, x, count):
+        for i in range(count):
+            x = step(i, x, normal)
+            watcher.on_step(i + 1, count, decoded(model, x), decoded(model, latest["denoised"]))
+        return x
+
+    start, start_sigma = inputs.pop("start", None), inputs.pop("start_sigma", None)
+    x = prior(model, shape, noise) if start is None else start + normal() * start_sigma
+    return decoded(model, algorithm(D, x, loop, normal, **inputs))
+
+
 def progress_bar(show, steps):
-    """A progress bar of `steps` sampler steps where `show`, else None."""
+    """A progress bar of `steps` sampler steps where `show`, else None; a `StepWatcher` stays itself."""
+    if isinstance(show, StepWatcher):
+        return show
     return keras.utils.Progbar(steps, unit_name="step") if show else None
 
 
