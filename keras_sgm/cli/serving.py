@@ -35,3 +35,29 @@ def export(checkpoint, preset, format_, steps, out):
              "without --steps, or give a consistency model.")
     for part, path in export_model(model, out, format_, steps).items():
         click.echo(f"{part}: {path}")
+
+
+@main.command()
+@click.option("--preset", "presets", multiple=True, metavar="NAME",
+              help="A shipped model to offer (repeatable) [default: every shipped preset, when no --checkpoint].")
+@click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(exists=True), metavar="FILE|DIR",
+              help="A .keras file, or a folder searched for them, to offer (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on; 0.0.0.0 opens the studio to the network.")
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=8000, show_default=True)
+def studio(presets, checkpoints, host, port):
+    """A local web app to generate, redraw and inpaint in the browser, with live denoising, over a
+    JSON API (docs/studio.md)."""
+    from keras_sgm.models.presets import PRESETS
+
+    try:
+        from keras_sgm.serving.studio import model_sources, serve
+    except ImportError as error:
+        fail(f"the studio needs its extra ({error.name} is missing): pip install 'keras-sgm[studio]'.")
+    unknown = [name for name in presets if name not in PRESETS]
+    if unknown:
+        fail(f"--preset {unknown[0]!r} is not a shipped model; choose one of {', '.join(sorted(PRESETS))}.")
+    sources = model_sources(presets, checkpoints)
+    if not sources:
+        fail(f"no .keras files in {', '.join(checkpoints)}.")
+    serve(sources, host, port)
