@@ -64,6 +64,7 @@ function fields() {
 // Runs a task through POST /api/stream: each line is a step's images, then the result (or an error).
 async function run(task, extra = {}) {
   busy(true);
+  $("live").hidden = true;  // shown by the first step: a one-step model has none
   setStatus(`${task}: starting...`);
   const started = performance.now();
   try {
@@ -93,6 +94,7 @@ async function run(task, extra = {}) {
 function show(event, task, started) {
   if (event.error) throw new Error(event.error);
   if (event.step !== undefined) {
+    $("live").hidden = false;
     $("noisy").src = event.noisy;
     $("denoised").src = event.denoised;
     setStatus(`${task}: step ${event.step} of ${event.steps}`);
