@@ -26,6 +26,7 @@ from keras_sgm.cli.options import (
     Label,
     NoiseInterval,
 )
+from keras_sgm.cli.serving import HostAddress
 from tests.conftest import FIXTURE
 
 OUTPUT_SUFFIXES = {"out": ".png", "npz": ".npz", "json_path": ".json"}
@@ -72,6 +73,8 @@ def _hostile_values(param):
     if isinstance(kind, ImageSize):
         return st.one_of(st.sampled_from(["0", "32x", "x32", "-4", "4097", "32x32x3", "", "1e3"]),
                          _text_except(set()).filter(lambda s: _refused(kind, s)))
+    if isinstance(kind, HostAddress):
+        return st.sampled_from(["", "bad host", "256.1.1.1", "127.0.0.1:80", "example.com", "::1::"])
     if isinstance(kind, Label):  # no class of the tiny test models, nor a word
         return st.sampled_from(["", " ", "-1", "10", "12", "ten", "sneaker", "!", "1.5"])
     if isinstance(kind, click.Path):

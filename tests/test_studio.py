@@ -16,7 +16,6 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from keras_sgm.data.images import make_grid
 from keras_sgm.sampling.sample import sample
 from keras_sgm.serving.studio import Limits, create_app, png_bytes
 from tests.conftest import small_model
