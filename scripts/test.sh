@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 python -m pip install -q "torch==2.13.0" -e ".[all,test]"
 # The studio's browser test drives Debian's Chromium; without it (no root, no apt) that test skips, saying so.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
     (apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium)) >/dev/null 2>&1 \
         || echo "could not install chromium: the browser test will skip"
 fi
