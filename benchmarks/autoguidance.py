@@ -8,7 +8,8 @@
 Each row samples a model's unconditional path (the shipped MNIST model by
 default) with EDM Heun (18 steps: 35 evaluations of the model and as many of
 the guide), autoguided by each of `--guides` (models of the same latents,
-such as early checkpoints of the same run; `none`: unguided) at the row's
+such as early checkpoints of the same run; `own`: the model's own guide network, which
+`keras-sgm train` keeps after `--guide-epoch`; `none`: unguided) at the row's
 scale, with EDM's churn, and only between the row's two noise levels (`all`:
 at every level); then it scores the samples as `keras-sgm evaluate` does:
 FID on the data's classifier's features, classifier score and class shares.
@@ -39,7 +40,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_PRESET, help="the score model: a preset or a .keras file")
     parser.add_argument("--guides", nargs="+", default=[PRESETS[DEFAULT_PRESET].guide],
-                        help="the guides: presets, files, or none")
+                        help="the guides: presets, files, own (the model's guide network) or none")
     parser.add_argument("--data", default="mnist", help="the reference: a TFDS name or an .npz")
     parser.add_argument("--features", default=None, help="the feature network; default: the data's shipped one")
     parser.add_argument("--num", type=int, default=2000)
@@ -55,7 +56,7 @@ def main():
     print("| guide | scale | churn | interval | FID | classifier score | class shares | seconds |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name in args.guides:
-        guide = NO_GUIDE if name == NO_GUIDE else load_model(name)
+        guide = None if name == "own" else NO_GUIDE if name == NO_GUIDE else load_model(name)
         for scale, churn, interval in args.rows if name != NO_GUIDE else [(1.0, 0.0, None)]:
             start = time.perf_counter()
             report, _ = evaluate_model(model, test_images, num=args.num, sampler="heun", steps=18,
