@@ -253,12 +253,17 @@ def test_the_exported_copy_of_a_latent_model_samples_the_same_digits(trained, tm
     from keras_sgm.models.presets import inference_copy
 
     model = trained[1]
-    inference_copy(model).save(tmp_path / "exported.keras")
-    exported = keras.saving.load_model(tmp_path / "exported.keras")
-    assert isinstance(exported, LatentScoreModel) and exported.ema_network is None
-    ours, _ = edm_heun(model, 4, steps=3, seed=0)
-    theirs, _ = edm_heun(exported, 4, steps=3, seed=0)
-    np.testing.assert_allclose(to_numpy(theirs), to_numpy(ours), atol=1e-5)
+    model.keep_guide()  # a run's own guide, which the copy must keep with its weights
+    try:
+        inference_copy(model).save(tmp_path / "exported.keras")
+        exported = keras.saving.load_model(tmp_path / "exported.keras")
+        assert isinstance(exported, LatentScoreModel) and exported.ema_network is None
+        for view in (lambda m: m.guided(guide="none"), lambda m: m.guided()):  # raw, then autoguided
+            ours, _ = edm_heun(view(model), 4, steps=3, seed=0)
+            theirs, _ = edm_heun(view(exported), 4, steps=3, seed=0)
+            np.testing.assert_allclose(to_numpy(theirs), to_numpy(ours), atol=1e-5)
+    finally:
+        model.guide_network = None
 
 
 def test_fine_tuning_a_latent_model_keeps_its_autoencoder_and_network(trained, tmp_path):

@@ -146,12 +146,14 @@ def inference_copy(model):
 
     Returns:
         A model of the same class with `ema_decay=0` and the same scores
-        (and decoded images) as `model`.
+        (and decoded images) as `model`, its guide network included.
     """
     config = model.get_config()
     config["ema_decay"] = 0.0
     copy = type(model).from_config(config)
     copy.network.set_weights(model.inference_network.get_weights())
+    if model.guide_network is not None:  # the run's own guide, rebuilt from the config with fresh weights
+        copy.guide_network.set_weights(model.guide_network.get_weights())
     if hasattr(model, "autoencoder"):
         copy.autoencoder.set_weights(model.autoencoder.get_weights())
     return copy
