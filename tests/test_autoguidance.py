@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from keras_sgm.diffusion.guidance import DEFAULT_AUTOGUIDANCE, Guided
+from keras_sgm.models.presets import AUTOGUIDANCE_INTERVAL
 from keras_sgm.sampling.samplers import edm_heun
 from tests.conftest import FIXTURE, small_model, to_numpy
 from tests.helpers.analytic import GaussianDataScore
@@ -114,6 +115,7 @@ def test_a_run_keeps_an_early_state_of_itself_that_autoguides_its_unconditional_
     assert not all(np.array_equal(a, to_numpy(b)) for a, b in zip(guide, model.inference_network.weights))
     view = model.guided()
     assert view.guide is model and view.guide_network is model.guide_network and view.scale == DEFAULT_AUTOGUIDANCE
+    assert view.interval == AUTOGUIDANCE_INTERVAL  # where the run's own guide guides, as the shipped one
     autoguided, unguided = (sample(model, 4, steps=3, guide=guide_arg)[0] for guide_arg in (None, "none"))
     assert np.abs(autoguided - unguided).max() > 1e-3
     assert model.guided(labels=[1, 2, 3, 4]).kind == "classifier-free"

@@ -14,6 +14,7 @@ import zipfile
 
 import keras
 
+from keras_sgm.models.presets import AUTOGUIDANCE_INTERVAL
 from keras_sgm.recipes.checkpoints import save_atomically
 
 GUIDE_FILE = "guide.keras"
@@ -46,7 +47,11 @@ def carry_guide(model, checkpoint):
 
 
 def attach_guide(model, path):
-    """Makes the network saved at `path` the guide network of `model`, if it has none yet.
+    """Makes the network saved at `path` the guide network of `model`, if it has none yet, guiding
+    between the shipped guide's noise levels (`AUTOGUIDANCE_INTERVAL`) unless the model names its own.
+
+    The highest levels decide an image's class and layout, where guiding costs variety; the
+    measurement that chose this is in docs/benchmarks.md, "A run's own guide".
 
     Returns:
         Whether a guide was attached (the model then needs saving again).
@@ -57,4 +62,6 @@ def attach_guide(model, path):
     network = keras.saving.load_model(path, compile=False)
     network.trainable = False
     model.guide_network = network
+    if model.autoguidance_interval is None:
+        model.autoguidance_interval = AUTOGUIDANCE_INTERVAL
     return True
