@@ -46,6 +46,14 @@ async function chooseModel() {
   $("sampler").value = info.sampler;
   $("guidance").placeholder = info.guidance === null ? "none" : `model's own (${info.guidance})`;
   $("colour").hidden = channels === 1;
+  // The canvas takes the model's aspect ratio, 280 pixels on its longer side.
+  const scale = 280 / Math.max(height, width);
+  for (const element of [canvas, maskCanvas]) {
+    element.width = Math.round(width * scale);
+    element.height = Math.round(height * scale);
+  }
+  $("canvases").style.width = `${canvas.width}px`;
+  $("canvases").style.height = `${canvas.height}px`;
   clearCanvas();
   busy(false);
   $("inpaint").disabled = !info.inpaint;
