@@ -133,8 +133,11 @@ def test_a_bad_request_gets_a_one_line_4xx(studio, body, status, message):
 
 def test_bad_images_get_a_4xx(studio):
     url = studio[0]
+    whole = base64.b64decode(png_of(np.random.default_rng(0).random((1, 28, 28, 1))).split(",", 1)[1])
+    truncated = base64.b64encode(whole[: len(whole) // 2]).decode()  # its header reads, its pixels do not
     cases = [({"image": "not base64!"}, 400), ({"image": base64.b64encode(b"GIF89a broken").decode()}, 400),
-             ({"image": png_of(np.zeros((1, 65, 30, 1)))}, 413), ({"image": png_of(np.zeros((1, 28, 28, 1)))}, 400)]
+             ({"image": png_of(np.zeros((1, 65, 30, 1)))}, 413), ({"image": png_of(np.zeros((1, 28, 28, 1)))}, 400),
+             ({"image": truncated, "mask": truncated}, 400)]
     for fields, status in cases:  # the last one lacks its mask
         response = httpx.post(f"{url}/api/inpaint", json={"model": "tiny", **fields}, timeout=60)
         assert response.status_code == status, (fields, response.text)

@@ -178,7 +178,8 @@ def parse_request(body, task, limits):
             raise RequestError(400, f"\"{field}\" must be a{'n integer' if kind is int else ' number'} in "
                                     f"{interval}; got {value!r}.")
         request[field] = kind(value)
-    if request["label"] is not None and not isinstance(request["label"], (int, str)) or isinstance(request["label"], bool):
+    label = request["label"]
+    if label is not None and (isinstance(label, bool) or not isinstance(label, (int, str))):
         raise RequestError(400, "\"label\" is a class index, a class name, or null.")
     if request["sampler"] is not None and request["sampler"] not in IMG2IMG_SAMPLERS:
         raise RequestError(400, f"\"sampler\" must be one of {', '.join(IMG2IMG_SAMPLERS)}; got {request['sampler']!r}.")
@@ -198,7 +199,7 @@ def decode_png(text, field, limits):
     try:
         data = base64.b64decode(text.split(",", 1)[1] if text.startswith("data:") else text, validate=True)
         picture = Image.open(io.BytesIO(data))
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError):
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, Image.DecompressionBombError):
         raise RequestError(400, f"\"{field}\" is not a base64 image.") from None
     if max(picture.size) > limits.image_side:
         raise RequestError(413, f"\"{field}\" is {picture.size[0]}x{picture.size[1]} pixels; at most "
@@ -228,8 +229,11 @@ def model_images(picture, model, mask=False):
     """An uploaded picture as the model's `(1, h, w, c)` floats in [0, 1], or a mask's `(1, h, w, 1)`."""
     height, width, channels = model.image_shape
     mode = "L" if mask or channels == 1 else "RGB"
-    picture = picture.convert("RGBA").convert(mode) if picture.mode in ("P", "LA", "PA") else picture.convert(mode)
-    array = np.asarray(picture.resize((width, height)), "float32") / 255.0
+    try:
+        picture = picture.convert("RGBA").convert(mode) if picture.mode in ("P", "LA", "PA") else picture.convert(mode)
+        array = np.asarray(picture.resize((width, height)), "float32") / 255.0
+    except (OSError, ValueError) as error:  # a truncated file, or a mode Pillow cannot convert
+        raise RequestError(400, f"cannot read the image: {' '.join(str(error).split())}.") from None
     return array.reshape(1, height, width, -1)
 
 
