@@ -77,6 +77,17 @@ def test_a_sample_request_answers_the_grid_of_sample_and_its_command(studio):
                                                   "--seed 11 --out sample.png")
 
 
+def test_every_sampler_the_page_offers_answers_with_its_command(studio):
+    url, _, _ = studio
+    for sampler in httpx.get(f"{url}/api/models/tiny", timeout=60).json()["samplers"]:
+        steps = {} if sampler == "ode" else {"steps": 3}  # the ODE's default steps are what this checks
+        response = httpx.post(f"{url}/api/sample", json={"model": "tiny", "num": 2, "sampler": sampler, **steps},
+                              timeout=120)
+        assert response.status_code == 200, (sampler, response.text)
+        assert f"--sampler {sampler}" in response.headers["x-command"]
+        assert ("--steps 18" in response.headers["x-command"]) == (sampler == "ode")  # the CLI's ODE is adaptive
+
+
 def test_the_stream_shows_every_step_then_the_same_grid(studio):
     url, _, _ = studio
     body = {"model": "tiny", "num": 4, "steps": 5, "seed": 2, "task": "sample"}

@@ -286,8 +286,10 @@ def run_task(worker, task, request, on_step=None):
     if sampler == "consistency" and not model.is_consistency_model:
         raise RequestError(400, "the consistency sampler needs a consistency model; choose heun.")
     progress = False if on_step is None else StepWatcher(on_step)
-    num, seed, steps = request["num"], request["seed"], request["steps"]
-    options = {"solver": "heun", "steps": steps or 18} if sampler == "ode" else {}
+    # Steps where the command line's default differs: the ODE's fixed Heun steps, and a short inpainting.
+    defaults = {"sample": 18 if sampler == "ode" else None, "img2img": None, "inpaint": 100}
+    num, seed, steps = request["num"], request["seed"], request["steps"] or defaults[task]
+    options = {"solver": "heun"} if sampler == "ode" and task == "sample" else {}
     labels = None if label is None else np.full(num, label)
     try:
         if task == "sample":
@@ -303,10 +305,10 @@ def run_task(worker, task, request, on_step=None):
                 raise RequestError(400, "a consistency model cannot inpaint; choose a score model.")
             else:
                 mask = 1.0 - np.round(model_images(request["mask"], model, mask=True)[0])  # white: repaint
-                images = inpaint(view, known, mask, steps=steps or 100, seed=seed)[0]
+                images = inpaint(view, known, mask, steps=steps, seed=seed)[0]
     except ValueError as error:  # the samplers' one-line refusals of what a request asked
         raise RequestError(400, str(error)) from None
-    command = equivalent_command(worker.sources[request["model"]], task, request, label, sampler)
+    command = equivalent_command(worker.sources[request["model"]], task, {**request, "steps": steps}, label, sampler)
     return np.clip(images, 0.0, 1.0), command, time.perf_counter() - start
 
 
