@@ -55,15 +55,15 @@ def generate(model, batch_size, algorithm, *, seed=None, progress=None, start=No
     shape = (validation.positive_int(batch_size, "batch_size"), *model.sample_shape)
     cache = model.sampling_programs
     key = (algorithm.__code__, _captured(algorithm), shape, getattr(model, "program_key", ()))
-    if key not in cache.programs:
-        cache.programs[key] = compile_stateful(_program(model, shape, algorithm, cache.noise),
-                                               [*model.state_variables, cache.noise.state])
     reseeded_noise(model, seed)
     if start is not None:
         inputs.update(start=start, start_sigma=start_sigma)
     inputs = {name: ops.convert_to_tensor(np.asarray(value, "float32")) for name, value in inputs.items()}
     if isinstance(progress, StepWatcher):
         return _run_watched(model, shape, algorithm, progress, inputs)
+    if key not in cache.programs:
+        cache.programs[key] = compile_stateful(_program(model, shape, algorithm, cache.noise),
+                                               [*model.state_variables, cache.noise.state])
     images = ops.convert_to_numpy(cache.programs[key](model.conditioning(shape[0]), inputs))
     if progress is not None:
         progress.update(progress.target)

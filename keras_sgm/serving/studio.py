@@ -105,11 +105,15 @@ class ModelWorker:
         self.waiting = 0
         self.lock = threading.Lock()
 
+    def check_room(self):
+        """A 503 when the queue is full."""
+        if self.waiting >= self.limits.queue:
+            raise RequestError(503, f"the model is busy with {self.waiting} requests; try again shortly.")
+
     async def run(self, job, *args):
         """`job(*args)` on the model thread, or a 503 when the queue is full."""
         with self.lock:
-            if self.waiting >= self.limits.queue:
-                raise RequestError(503, f"the model is busy with {self.waiting} requests; try again shortly.")
+            self.check_room()
             self.waiting += 1
         try:
             return await asyncio.wrap_future(self.executor.submit(job, *args))
@@ -402,8 +406,7 @@ def create_app(sources, limits=Limits()):
                 gone.set()  # a client that left stops the sampler at its next step
 
         # A full queue is refused before the stream starts, with its status.
-        if worker.waiting >= limits.queue:
-            raise RequestError(503, f"the model is busy with {worker.waiting} requests; try again shortly.")
+        worker.check_room()
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     async def page(request):
